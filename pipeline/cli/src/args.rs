@@ -1,0 +1,84 @@
+//! The command line. Every stage takes `--config` and `--run-date`, so a
+//! scheduler can run and retry stages one by one; `run` chains them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fidelis",
+    version,
+    about = "Churn and customer-lifetime-value pipeline: validated reads, DataFusion features, BTYD + linfa models, consent-checked segments.",
+    after_help = "Exit codes: 0 ok, 2 usage/config, 3 bad input data, 4 storage failure (retry), 5 model below its quality floor, 70 internal error."
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "auto", env = crate::env::LOG_FORMAT)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing syntax: info, debug, fidelis=debug, ...).
+    #[arg(long, global = true, default_value = "info", env = crate::env::LOG)]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate a retailer's customers: purchases, interactions, customers and the ground truth.
+    Generate(GenerateArgs),
+    /// Check the inputs against the data contract; quarantine bad rows.
+    Validate(RunArgs),
+    /// The nightly job for one run date (today: validate; stages are added as they land).
+    Run(RunArgs),
+    /// Print the resolved settings of a config file as JSON.
+    Settings(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The job's TOML config (see jobs/local.toml).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job's TOML config (see jobs/local.toml).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// The last complete day of data (YYYY-MM-DD, UTC). Airflow passes the day
+    /// before its logical date.
+    #[arg(long)]
+    pub run_date: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of customers to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: u64,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First day of data (YYYY-MM-DD).
+    #[arg(long, default_value = "2023-11-23")]
+    pub start: String,
+    /// Last day of data, inclusive (YYYY-MM-DD); the truth covers the 365 days after it.
+    #[arg(long, default_value = "2026-11-22")]
+    pub end: String,
+    /// Where to write: a URL (s3://, gs://, az://, file://) or a path.
+    #[arg(long)]
+    pub out: String,
+    /// Customers per Parquet part file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub customers_per_file: u64,
+    /// Share of rows followed by a bad row (duplicates, NaN amounts, empty ids), to exercise validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub dirty_share: f64,
+    /// Simulation parameters as a JSON file (keys of SimParams; missing keys keep their defaults).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+}

@@ -1,0 +1,15 @@
+//! One module per subcommand.
+
+mod generate;
+mod run;
+
+use crate::args::Command;
+
+pub async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Generate(a) => generate::generate(a).await,
+        Command::Validate(a) => run::validate(a).await,
+        Command::Run(a) => run::run(a).await,
+        Command::Settings(a) => run::settings(a),
+    }
+}

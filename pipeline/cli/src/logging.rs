@@ -1,0 +1,50 @@
+//! Logs go to stderr through `tracing`: human lines on a terminal, JSON lines
+//! otherwise (Airflow, Kubernetes and log shippers read those). stdout is kept
+//! for data.
+
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human lines on a terminal, JSON lines otherwise.
+    Auto,
+    Human,
+    Json,
+}
+
+/// True when progress bars and colours make sense.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub fn init(format: LogFormat, filter: &str) {
+    let json = match format {
+        LogFormat::Auto => !stderr_is_terminal(),
+        LogFormat::Human => false,
+        LogFormat::Json => true,
+    };
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_target(false)
+            .try_init()
+    } else {
+        let color = std::env::var_os(crate::env::NO_COLOR).is_none() && stderr_is_terminal();
+        builder
+            .with_ansi(color)
+            .with_target(false)
+            .compact()
+            .try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}

@@ -1,0 +1,357 @@
+//! The job configuration (TOML), read once and resolved into [`Settings`].
+//!
+//! Layering, as uv and ruff do it: the TOML file gives the job, the command line
+//! gives the run (run date, overrides), and commands only ever see the resolved
+//! settings. Unknown keys are errors, so a typo never silently falls back to a
+//! default.
+//!
+//! Relative local paths in the file are resolved against the directory of the
+//! config file (as Cargo and dbt do), so a job runs the same from any working
+//! directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Table;
+use crate::error::{Error, Result};
+
+/// The file as written by the user.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub inputs: InputsConfig,
+    pub output: OutputConfig,
+    /// Per table: contract column name = the user's column name.
+    #[serde(default)]
+    pub columns: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub validation: ValidationConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InputsConfig {
+    /// URL or path of a Parquet file or of a folder of Parquet files.
+    pub purchases: String,
+    pub interactions: Option<String>,
+    pub customers: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Root URL or path under which every output is published.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// A table whose rejected share of rows passes this stops the run (exit 3).
+    #[serde(default = "default_max_reject_share")]
+    pub max_reject_share: f64,
+}
+
+fn default_max_reject_share() -> f64 {
+    0.01
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            max_reject_share: default_max_reject_share(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// DataFusion's target partitions (threads of parallel work). Default: the
+    /// number of cores.
+    pub target_partitions: Option<usize>,
+    /// DataFusion's memory pool in MiB; operators spill to disk beyond it.
+    #[serde(default = "default_memory_limit_mb")]
+    pub memory_limit_mb: usize,
+    /// Where DataFusion spills. Default: the system temp directory.
+    pub spill_dir: Option<String>,
+    /// Rows per record batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+fn default_memory_limit_mb() -> usize {
+    4096
+}
+
+fn default_batch_size() -> usize {
+    8192
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            target_partitions: None,
+            memory_limit_mb: default_memory_limit_mb(),
+            spill_dir: None,
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Retries of a failed object-store request (with exponential backoff).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: usize,
+    /// Give up retrying a request after this many seconds.
+    #[serde(default = "default_retry_timeout_secs")]
+    pub retry_timeout_secs: u64,
+}
+
+fn default_max_retries() -> usize {
+    10
+}
+
+fn default_retry_timeout_secs() -> u64 {
+    180
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: default_max_retries(),
+            retry_timeout_secs: default_retry_timeout_secs(),
+        }
+    }
+}
+
+/// A table's input: where it is and how its columns are named.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInput {
+    pub table: Table,
+    pub url: String,
+    /// Contract column name -> the name in the user's files.
+    pub rename: BTreeMap<String, String>,
+}
+
+impl TableInput {
+    /// The name the user's files use for a contract column.
+    pub fn source_name<'a>(&'a self, contract_name: &'a str) -> &'a str {
+        self.rename
+            .get(contract_name)
+            .map(String::as_str)
+            .unwrap_or(contract_name)
+    }
+}
+
+/// The resolved settings every command receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Where the config was read from (for messages).
+    pub config_path: String,
+    /// SHA-256 of the config file's bytes, filled in by the caller that read it.
+    pub config_hash: String,
+    pub inputs: Vec<TableInput>,
+    pub output_url: String,
+    pub validation: ValidationConfig,
+    pub engine: EngineConfig,
+    pub storage: StorageConfig,
+}
+
+impl Settings {
+    pub fn input(&self, table: Table) -> Option<&TableInput> {
+        self.inputs.iter().find(|i| i.table == table)
+    }
+}
+
+/// True when `s` names a URL with a scheme (`s3://`, `file:///`, ...), false for
+/// a plain path.
+pub fn is_url(s: &str) -> bool {
+    match s.split_once("://") {
+        Some((scheme, _)) => {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+        }
+        None => false,
+    }
+}
+
+/// Resolve a location from the config: URLs are kept, relative paths are
+/// joined to `base` (the config file's directory).
+pub fn resolve_location(s: &str, base: &Path) -> String {
+    if is_url(s) || Path::new(s).is_absolute() {
+        s.to_string()
+    } else {
+        base.join(s).to_string_lossy().into_owned()
+    }
+}
+
+impl ConfigFile {
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::config(format!("{origin}: {e}")))
+    }
+
+    /// Check the values and resolve them into settings. `base` is the directory
+    /// relative paths are resolved against.
+    pub fn resolve(self, origin: &str, base: &Path) -> Result<Settings> {
+        let v = &self.validation;
+        if !(0.0..=1.0).contains(&v.max_reject_share) || v.max_reject_share.is_nan() {
+            return Err(Error::config(format!(
+                "{origin}: validation.max_reject_share must be between 0 and 1, got {}",
+                v.max_reject_share
+            )));
+        }
+        if self.engine.memory_limit_mb == 0 {
+            return Err(Error::config(format!(
+                "{origin}: engine.memory_limit_mb must be positive"
+            )));
+        }
+        if self.engine.batch_size == 0 {
+            return Err(Error::config(format!(
+                "{origin}: engine.batch_size must be positive"
+            )));
+        }
+        if self.engine.target_partitions == Some(0) {
+            return Err(Error::config(format!(
+                "{origin}: engine.target_partitions must be positive"
+            )));
+        }
+        if self.output.url.trim().is_empty() {
+            return Err(Error::config(format!("{origin}: output.url is empty")));
+        }
+        for (table, map) in &self.columns {
+            let Some(t) = Table::ALL.into_iter().find(|t| t.name() == table) else {
+                return Err(Error::config(format!(
+                    "{origin}: [columns.{table}]: unknown table (expected purchases, interactions or customers)"
+                )));
+            };
+            for contract_name in map.keys() {
+                if t.column(contract_name).is_none() {
+                    let known: Vec<_> = t.columns().iter().map(|c| c.name).collect();
+                    return Err(Error::config(format!(
+                        "{origin}: [columns.{table}]: `{contract_name}` is not a column of the {table} contract (columns: {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        let mut inputs = Vec::new();
+        let urls = [
+            (Table::Purchases, Some(self.inputs.purchases.clone())),
+            (Table::Interactions, self.inputs.interactions.clone()),
+            (Table::Customers, self.inputs.customers.clone()),
+        ];
+        for (table, url) in urls {
+            let Some(url) = url else { continue };
+            if url.trim().is_empty() {
+                return Err(Error::config(format!("{origin}: inputs.{table} is empty")));
+            }
+            inputs.push(TableInput {
+                table,
+                url: resolve_location(&url, base),
+                rename: self.columns.get(table.name()).cloned().unwrap_or_default(),
+            });
+        }
+        let mut engine = self.engine;
+        engine.spill_dir = engine.spill_dir.map(|d| resolve_location(&d, base));
+        Ok(Settings {
+            config_path: origin.to_string(),
+            config_hash: String::new(),
+            inputs,
+            output_url: resolve_location(&self.output.url, base),
+            validation: self.validation,
+            engine,
+            storage: self.storage,
+        })
+    }
+}
+
+/// Read and resolve a config file from the local disk.
+pub fn load(path: &Path) -> Result<(Settings, Vec<u8>)> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::config(format!("cannot read config {}: {e}", path.display())))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::config(format!("{} is not UTF-8: {e}", path.display())))?;
+    let origin = path.display().to_string();
+    let base: PathBuf = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let settings = ConfigFile::parse(text, &origin)?.resolve(&origin, &base)?;
+    Ok((settings, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [inputs]
+        purchases = "data/purchases"
+        [output]
+        url = "s3://bucket/fidelis"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_relative_paths() {
+        let s = ConfigFile::parse(MINIMAL, "t.toml")
+            .and_then(|c| c.resolve("t.toml", Path::new("/jobs")))
+            .expect("valid");
+        assert_eq!(s.inputs.len(), 1);
+        assert_eq!(s.inputs[0].url, "/jobs/data/purchases");
+        assert_eq!(s.output_url, "s3://bucket/fidelis");
+        assert_eq!(s.validation.max_reject_share, 0.01);
+        assert_eq!(s.engine.memory_limit_mb, 4096);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = format!("{MINIMAL}\n[validation]\nmax_reject_shar = 0.5\n");
+        let err = ConfigFile::parse(&text, "t.toml").expect_err("typo must fail");
+        assert!(err.to_string().contains("max_reject_shar"), "{err}");
+    }
+
+    #[test]
+    fn column_mapping_must_name_contract_columns() {
+        let text = format!("{MINIMAL}\n[columns.purchases]\nprice = \"amt\"\n");
+        let err = ConfigFile::parse(&text, "t.toml")
+            .and_then(|c| c.resolve("t.toml", Path::new(".")))
+            .expect_err("unknown contract column");
+        assert!(err.to_string().contains("`price`"), "{err}");
+        let text = format!("{MINIMAL}\n[columns.purchases]\namount = \"price\"\n");
+        let s = ConfigFile::parse(&text, "t.toml")
+            .and_then(|c| c.resolve("t.toml", Path::new(".")))
+            .expect("valid mapping");
+        let p = s.input(Table::Purchases).expect("purchases");
+        assert_eq!(p.source_name("amount"), "price");
+        assert_eq!(p.source_name("order_id"), "order_id");
+    }
+
+    #[test]
+    fn reject_share_is_checked() {
+        let text = format!("{MINIMAL}\n[validation]\nmax_reject_share = 1.5\n");
+        let err = ConfigFile::parse(&text, "t.toml")
+            .and_then(|c| c.resolve("t.toml", Path::new(".")))
+            .expect_err("out of range");
+        assert!(err.to_string().contains("max_reject_share"));
+    }
+
+    #[test]
+    fn urls_and_paths_are_told_apart() {
+        assert!(is_url("s3://b/k"));
+        assert!(is_url("file:///tmp/x"));
+        assert!(is_url("az://c/p"));
+        assert!(!is_url("/tmp/x"));
+        assert!(!is_url("data/x"));
+    }
+}

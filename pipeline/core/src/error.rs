@@ -1,0 +1,176 @@
+//! The error taxonomy shared by every fidelis crate.
+//!
+//! Errors are sorted by *who must act*, and each kind maps to one process exit
+//! code (the exit-code contract in `docs/contract.md`), so that a scheduler such
+//! as Airflow can tell "fix the input, do not retry" from "storage hiccup, retry".
+
+use std::fmt;
+
+/// Who has to act on an error, and therefore which exit code the CLI returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad command line or configuration: the operator fixes the job (exit 2).
+    Config,
+    /// Bad input data from upstream: fix the data, do not retry (exit 3).
+    Data,
+    /// Object storage failed after retries: retrying later may help (exit 4).
+    Storage,
+    /// A model is below its quality floor: nothing is published (exit 5).
+    Quality,
+    /// A bug in fidelis (exit 70, `EX_SOFTWARE`).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The process exit code for this kind. Never 99: Airflow's BashOperator
+    /// treats 99 as "skip".
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Config => 2,
+            ErrorKind::Data => 3,
+            ErrorKind::Storage => 4,
+            ErrorKind::Quality => 5,
+            ErrorKind::Internal => 70,
+        }
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The one error type of the library crates.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration or the command line is wrong.
+    #[error("configuration error: {message}")]
+    Config { message: String },
+
+    /// Input data breaks the data contract. `location` names the table, file,
+    /// column or row so the upstream owner can find it.
+    #[error("bad input data in {location}: {message}")]
+    Data { location: String, message: String },
+
+    /// Reading or writing object storage failed (after the store's retries).
+    #[error("storage error at {url}: {source}")]
+    Storage {
+        url: String,
+        #[source]
+        source: Source,
+    },
+
+    /// A model did not reach its quality floor.
+    #[error("quality floor not met: {message}")]
+    Quality { message: String },
+
+    /// Anything that should not happen: a bug.
+    #[error("internal error: {message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
+}
+
+impl Error {
+    pub fn config(message: impl fmt::Display) -> Self {
+        Error::Config {
+            message: message.to_string(),
+        }
+    }
+
+    pub fn data(location: impl fmt::Display, message: impl fmt::Display) -> Self {
+        Error::Data {
+            location: location.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn storage(
+        url: impl fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Storage {
+            url: url.to_string(),
+            source: source.into(),
+        }
+    }
+
+    pub fn internal(message: impl fmt::Display) -> Self {
+        Error::Internal {
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    pub fn internal_with(
+        message: impl fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Internal {
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config { .. } => ErrorKind::Config,
+            Error::Data { .. } => ErrorKind::Data,
+            Error::Storage { .. } => ErrorKind::Storage,
+            Error::Quality { .. } => ErrorKind::Quality,
+            Error::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// A one-line suggestion printed after the error, where the fix is obvious.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Config { .. } => {
+                Some("check the config file against jobs/local.toml and docs/contract.md")
+            }
+            Error::Data { .. } => Some(
+                "fix the input (or map your column names in [columns.<table>] of the config); rejected rows are under _staging/run_date=<D>/rejects/",
+            ),
+            Error::Storage { .. } => Some(
+                "check the URL and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*); the run can be retried",
+            ),
+            Error::Quality { .. } | Error::Internal { .. } => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(Error::config("x").kind().exit_code(), 2);
+        assert_eq!(Error::data("t", "x").kind().exit_code(), 3);
+        assert_eq!(
+            Error::storage("s3://b", std::io::Error::other("x"))
+                .kind()
+                .exit_code(),
+            4
+        );
+        assert_eq!(
+            Error::Quality {
+                message: "x".into()
+            }
+            .kind()
+            .exit_code(),
+            5
+        );
+        assert_eq!(Error::internal("x").kind().exit_code(), 70);
+    }
+
+    #[test]
+    fn data_errors_name_the_location() {
+        let e = Error::data("purchases file a.parquet column amount", "expected float64");
+        assert_eq!(
+            e.to_string(),
+            "bad input data in purchases file a.parquet column amount: expected float64"
+        );
+    }
+}

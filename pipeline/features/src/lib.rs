@@ -1,0 +1,8 @@
+//! fidelis-features: everything that runs on DataFusion: the session, the
+//! validation of the inputs and (next) the feature SQL.
+
+pub mod session;
+pub mod validate;
+
+pub use session::new_session;
+pub use validate::{ValidationReport, validate};

@@ -1,0 +1,515 @@
+//! Validation: the first stage of every run.
+//!
+//! For each input table:
+//! 1. list its Parquet files and read every footer: a corrupt or truncated
+//!    file is a data error naming the file;
+//! 2. check the schema of every file against the contract (after the config's
+//!    column renames): a missing required column or a column of the wrong type
+//!    is a data error naming the file and the column;
+//! 3. cast the contract columns to their canonical types and apply the row
+//!    rules (`docs/contract.md`) in one streaming pass, writing accepted rows
+//!    to `validated/<table>/` and rejected rows, with their reason, to
+//!    `rejects/table=<table>/`;
+//! 4. reconcile: rows read (from the footers) = accepted + rejected, and stop
+//!    the run when the rejected share passes `max_reject_share`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::{cast, filter_record_batch, is_not_null, is_null};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::execution::options::ParquetReadOptions;
+use datafusion::logical_expr::{Expr, cast as cast_expr, col, lit};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use fidelis_core::config::TableInput;
+use fidelis_core::{ColumnType, Error, Result, RunDate, Settings, Table};
+use fidelis_storage::{Location, ParquetSink, read_parquet_info};
+
+/// The canonical Arrow type of a contract column type.
+pub fn canonical_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Id | ColumnType::Text => DataType::Utf8,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Int => DataType::Int64,
+        ColumnType::Bool => DataType::Boolean,
+    }
+}
+
+/// The canonical schema of a validated table: every contract column.
+pub fn canonical_schema(table: Table) -> SchemaRef {
+    Arc::new(Schema::new(
+        table
+            .columns()
+            .iter()
+            .map(|c| Field::new(c.name, canonical_type(c.ty), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The schema of a rejects file: the canonical columns plus the reason.
+pub fn rejects_schema(table: Table) -> SchemaRef {
+    let mut fields: Vec<Field> = canonical_schema(table)
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("reject_reason", DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Whether a physical type is accepted for a contract type.
+fn accepts(ty: ColumnType, dt: &DataType) -> bool {
+    use DataType as D;
+    let is_string = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View);
+    let is_int = dt.is_integer();
+    match ty {
+        ColumnType::Id => is_string || is_int,
+        ColumnType::Text => is_string,
+        ColumnType::Timestamp => matches!(dt, D::Timestamp(_, _) | D::Date32 | D::Date64),
+        ColumnType::Float => {
+            dt.is_floating() || is_int || matches!(dt, D::Decimal128(_, _) | D::Decimal256(_, _))
+        }
+        ColumnType::Int => is_int,
+        ColumnType::Bool => matches!(dt, D::Boolean),
+    }
+}
+
+/// What validation found for one table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableReport {
+    pub table: String,
+    pub url: String,
+    pub files: Vec<String>,
+    /// The sum of the row counts in the files' footers.
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_rejected: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub reject_share: f64,
+    /// Optional contract columns the files do not have (filled with nulls).
+    pub missing_optional_columns: Vec<String>,
+    pub seconds: f64,
+}
+
+/// What validation found for the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ValidationReport {
+    pub run_date: String,
+    pub max_reject_share: f64,
+    pub tables: Vec<TableReport>,
+    /// Optional tables not configured: their feature groups are left out.
+    pub absent_tables: Vec<String>,
+}
+
+impl ValidationReport {
+    pub fn table(&self, table: Table) -> Option<&TableReport> {
+        self.tables.iter().find(|t| t.table == table.name())
+    }
+}
+
+/// Where a run's staged outputs go.
+pub fn staging(out: &Location, run_date: RunDate) -> Location {
+    out.child(&format!("_staging/run_date={run_date}"))
+}
+
+/// The location of a validated table in the staging area.
+pub fn validated_location(out: &Location, run_date: RunDate, table: Table) -> Location {
+    staging(out, run_date).child(&format!("validated/{}", table.name()))
+}
+
+/// Validate every configured input table for `run_date`; writes the staged
+/// validated tables, rejects and `validate.json`. Returns the report, or a data
+/// error (exit 3) when a table breaks the contract or has too many rejects.
+pub async fn validate(
+    settings: &Settings,
+    run_date: RunDate,
+    on_table: &(dyn Fn(&TableReport) + Sync),
+) -> Result<ValidationReport> {
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let stage = staging(&out, run_date);
+    let mut tables = Vec::new();
+    let mut absent = Vec::new();
+    for table in Table::ALL {
+        let Some(input) = settings.input(table) else {
+            absent.push(table.name().to_string());
+            continue;
+        };
+        let report = validate_table(settings, input, run_date, &out).await?;
+        on_table(&report);
+        tables.push(report);
+    }
+    let report = ValidationReport {
+        run_date: run_date.to_string(),
+        max_reject_share: settings.validation.max_reject_share,
+        tables,
+        absent_tables: absent,
+    };
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| Error::internal_with("cannot serialise validate.json", e))?;
+    stage.child("validate.json").put(json).await?;
+    for t in &report.tables {
+        if t.reject_share > settings.validation.max_reject_share {
+            let reasons: Vec<String> = t
+                .rejected_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            return Err(Error::data(
+                format!("table {} ({})", t.table, t.url),
+                format!(
+                    "{} of {} rows rejected ({:.2}%), above validation.max_reject_share = {:.2}% ({}); the rejected rows are in {}",
+                    t.rows_rejected,
+                    t.rows_read,
+                    100.0 * t.reject_share,
+                    100.0 * settings.validation.max_reject_share,
+                    reasons.join(", "),
+                    stage.child(&format!("rejects/table={}", t.table)).url()
+                ),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+async fn validate_table(
+    settings: &Settings,
+    input: &TableInput,
+    run_date: RunDate,
+    out: &Location,
+) -> Result<TableReport> {
+    let started = Instant::now();
+    let table = input.table;
+    let src = Location::parse(&input.url, &settings.storage)?;
+    let files = src.list_parquet().await?;
+    if files.is_empty() {
+        return Err(Error::data(
+            format!("table {table}"),
+            format!("no Parquet files found at {}", src.url()),
+        ));
+    }
+
+    // Footers and schemas, file by file, so errors name the file.
+    let mut rows_read = 0u64;
+    let mut present: BTreeMap<&'static str, bool> = BTreeMap::new();
+    let mut file_urls = Vec::new();
+    for meta in &files {
+        let url = src.url_of(&meta.location);
+        let info = read_parquet_info(&src, meta).await?;
+        rows_read += info.num_rows;
+        for c in table.columns() {
+            let source = input.source_name(c.name);
+            let renamed = if source == c.name {
+                String::new()
+            } else {
+                format!(" (mapped from `{source}`)")
+            };
+            match info.schema.field_with_name(source) {
+                Ok(field) => {
+                    if !accepts(c.ty, field.data_type()) {
+                        return Err(Error::data(
+                            format!("{table} file {url} column `{}`{renamed}", c.name),
+                            format!(
+                                "has type {}, expected {}",
+                                field.data_type(),
+                                c.ty.describe()
+                            ),
+                        ));
+                    }
+                    present.insert(c.name, true);
+                }
+                Err(_) if c.required => {
+                    let found: Vec<&str> = info
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect();
+                    return Err(Error::data(
+                        format!("{table} file {url} column `{}`{renamed}", c.name),
+                        format!(
+                            "required column is missing (the file has: {}); map your name for it in [columns.{table}] of the config",
+                            found.join(", ")
+                        ),
+                    ));
+                }
+                Err(_) => {
+                    present.entry(c.name).or_insert(false);
+                }
+            }
+        }
+        file_urls.push(url);
+    }
+    let missing_optional: Vec<String> = present
+        .iter()
+        .filter(|(_, p)| !**p)
+        .map(|(n, _)| n.to_string())
+        .collect();
+
+    let ctx = crate::session::new_session(&settings.engine, &[&src, out])?;
+    let raw = ctx
+        .read_parquet(file_urls.clone(), ParquetReadOptions::default())
+        .await
+        .map_err(|e| data_err(table, &src, e))?;
+    // Canonical projection: contract names and types, nulls for absent columns.
+    let projection: Vec<Expr> = table
+        .columns()
+        .iter()
+        .map(|c| {
+            let ty = canonical_type(c.ty);
+            let e = if present.get(c.name).copied().unwrap_or(false) {
+                cast_expr(col(quoted(input.source_name(c.name))), ty)
+            } else {
+                cast_expr(lit(datafusion::scalar::ScalarValue::Null), ty)
+            };
+            e.alias(c.name)
+        })
+        .collect();
+    let typed = raw
+        .select(projection)
+        .map_err(|e| Error::internal_with("building the validation projection", e))?;
+    ctx.register_table("src", typed.into_view())
+        .map_err(|e| Error::internal_with("registering the validation view", e))?;
+    let has_line_id = present.get("line_id").copied().unwrap_or(false);
+    let sql = rules_sql(table, run_date, has_line_id);
+    let tagged = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| Error::internal_with(format!("validation SQL for {table}:\n{sql}"), e))?;
+
+    let stage = staging(out, run_date);
+    let valid_loc = validated_location(out, run_date, table);
+    let rejects_loc = stage.child(&format!("rejects/table={table}"));
+    valid_loc.delete_all().await?;
+    rejects_loc.delete_all().await?;
+    let canonical = canonical_schema(table);
+    let rejects_schema = rejects_schema(table);
+    let mut valid_sink = ParquetSink::create(
+        &valid_loc.child("part-00000.parquet"),
+        Arc::clone(&canonical),
+    )?;
+    let mut reject_sink = ParquetSink::create(
+        &rejects_loc.child("part-00000.parquet"),
+        Arc::clone(&rejects_schema),
+    )?;
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    let mut stream = tagged
+        .execute_stream()
+        .await
+        .map_err(|e| data_err(table, &src, e))?;
+    let n_cols = canonical.fields().len();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| data_err(table, &src, e))?;
+        let reason = batch.column(n_cols);
+        let ok_mask = is_null(reason).map_err(|e| Error::internal_with("reason mask", e))?;
+        let bad_mask = is_not_null(reason).map_err(|e| Error::internal_with("reason mask", e))?;
+        let ok =
+            filter_record_batch(&batch, &ok_mask).map_err(|e| Error::internal_with("filter", e))?;
+        let bad = filter_record_batch(&batch, &bad_mask)
+            .map_err(|e| Error::internal_with("filter", e))?;
+        if ok.num_rows() > 0 {
+            let ok = conform(&ok, &canonical, n_cols)?;
+            accepted += ok.num_rows() as u64;
+            valid_sink.write(&ok).await?;
+        }
+        if bad.num_rows() > 0 {
+            let bad = conform(&bad, &rejects_schema, n_cols + 1)?;
+            let reasons = cast(bad.column(n_cols), &DataType::Utf8)
+                .map_err(|e| Error::internal_with("reason column", e))?;
+            for r in reasons.as_string::<i32>().iter().flatten() {
+                *by_reason.entry(r.to_string()).or_default() += 1;
+            }
+            rejected += bad.num_rows() as u64;
+            reject_sink.write(&bad).await?;
+        }
+    }
+    valid_sink.finish().await?;
+    reject_sink.finish().await?;
+    if accepted + rejected != rows_read {
+        return Err(Error::internal(format!(
+            "{table}: rows read ({rows_read}, from the Parquet footers) != accepted ({accepted}) + rejected ({rejected})"
+        )));
+    }
+    if table.required() && accepted == 0 {
+        return Err(Error::data(
+            format!("table {table} ({})", src.url()),
+            format!("no valid rows ({rows_read} read, all rejected or none at all)"),
+        ));
+    }
+    let reject_share = if rows_read == 0 {
+        0.0
+    } else {
+        rejected as f64 / rows_read as f64
+    };
+    Ok(TableReport {
+        table: table.name().to_string(),
+        url: src.url(),
+        files: file_urls,
+        rows_read,
+        rows_accepted: accepted,
+        rows_rejected: rejected,
+        rejected_by_reason: by_reason,
+        reject_share,
+        missing_optional_columns: missing_optional,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Quote an identifier for DataFusion (column names are case sensitive).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Cast the first `n` columns of a batch to the target schema (DataFusion may
+/// hand back string views or a different nullability).
+fn conform(batch: &RecordBatch, schema: &SchemaRef, n: usize) -> Result<RecordBatch> {
+    let cols = (0..n)
+        .map(|i| cast(batch.column(i), schema.field(i).data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal_with("casting to the canonical schema", e))?;
+    RecordBatch::try_new(Arc::clone(schema), cols)
+        .map_err(|e| Error::internal_with("building a canonical batch", e))
+}
+
+fn data_err(table: Table, src: &Location, e: datafusion::error::DataFusionError) -> Error {
+    use datafusion::error::DataFusionError as D;
+    match e.find_root() {
+        D::ObjectStore(_) => Error::storage(src.url(), e),
+        _ => Error::data(format!("table {table} ({})", src.url()), e),
+    }
+}
+
+/// The row rules of `docs/contract.md` as SQL over the canonical view `src`:
+/// every row comes out with a `reject_reason` (null when accepted).
+fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
+    let end = run_date.end_exclusive_micros();
+    let end_ts = format!("arrow_cast({end}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
+    let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
+    let all = cols.join(", ");
+    let empty = |c: &str| format!("{c} IS NULL OR trim({c}) = ''");
+    let (rules, dup_key, dup_reason): (Vec<(String, &str)>, Vec<&str>, &str) = match table {
+        Table::Purchases => (
+            vec![
+                (empty("customer_id"), "null_customer_id"),
+                (empty("order_id"), "null_order_id"),
+                ("order_ts IS NULL".into(), "null_timestamp"),
+                (format!("order_ts >= {end_ts}"), "after_run_date"),
+                (
+                    "amount IS NULL OR isnan(amount) OR abs(amount) = 'Infinity'::double".into(),
+                    "non_finite_amount",
+                ),
+            ],
+            if has_line_id { vec!["order_id", "line_id"] } else { cols.clone() },
+            "duplicate_order_line",
+        ),
+        Table::Interactions => (
+            vec![
+                (empty("customer_id"), "null_customer_id"),
+                ("event_ts IS NULL".into(), "null_timestamp"),
+                (format!("event_ts >= {end_ts}"), "after_run_date"),
+                (empty("channel"), "null_channel"),
+                (empty("event_type"), "null_event_type"),
+                (
+                    "value IS NOT NULL AND (isnan(value) OR abs(value) = 'Infinity'::double)".into(),
+                    "non_finite_value",
+                ),
+            ],
+            cols.clone(),
+            "duplicate_event",
+        ),
+        Table::Customers => (
+            vec![
+                (empty("customer_id"), "null_customer_id"),
+                (format!("signup_ts >= {end_ts}"), "after_run_date"),
+                (
+                    "acquisition_cost IS NOT NULL AND (isnan(acquisition_cost) OR acquisition_cost < 0 OR acquisition_cost = 'Infinity'::double)".into(),
+                    "negative_acquisition_cost",
+                ),
+            ],
+            vec!["customer_id"],
+            "duplicate_customer",
+        ),
+    };
+    let cases: String = rules
+        .iter()
+        .map(|(cond, reason)| format!("      WHEN {cond} THEN '{reason}'\n"))
+        .collect();
+    let order: Vec<String> = std::iter::once("(base_reason IS NOT NULL)".to_string())
+        .chain(cols.iter().map(|c| format!("{c} NULLS FIRST")))
+        .collect();
+    format!(
+        "-- one row per input row, with the first rule it breaks\n\
+         WITH checked AS (\n  SELECT {all},\n    CASE\n{cases}    END AS base_reason\n  FROM src\n),\n\
+         ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank\n  FROM checked\n)\n\
+         SELECT {all},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked",
+        key = dup_key.join(", "),
+        order = order.join(", "),
+    )
+}
+
+/// Register the staged validated tables of a run as `purchases`,
+/// `interactions` and `customers` in a session.
+pub async fn register_validated(
+    ctx: &SessionContext,
+    out: &Location,
+    run_date: RunDate,
+    report: &ValidationReport,
+) -> Result<()> {
+    for t in &report.tables {
+        let Some(table) = Table::ALL.into_iter().find(|x| x.name() == t.table) else {
+            continue;
+        };
+        let loc = validated_location(out, run_date, table);
+        ctx.register_parquet(table.name(), loc.url() + "/", ParquetReadOptions::default())
+            .await
+            .map_err(|e| Error::internal_with(format!("registering validated {table}"), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_types_follow_the_contract() {
+        assert!(accepts(ColumnType::Id, &DataType::Int64));
+        assert!(accepts(ColumnType::Id, &DataType::Utf8View));
+        assert!(!accepts(ColumnType::Id, &DataType::Float64));
+        assert!(accepts(ColumnType::Float, &DataType::Decimal128(10, 2)));
+        assert!(!accepts(ColumnType::Float, &DataType::Utf8));
+        assert!(accepts(ColumnType::Timestamp, &DataType::Date32));
+        assert!(accepts(
+            ColumnType::Timestamp,
+            &DataType::Timestamp(TimeUnit::Nanosecond, None)
+        ));
+        assert!(!accepts(ColumnType::Timestamp, &DataType::Utf8));
+        assert!(!accepts(ColumnType::Bool, &DataType::Int8));
+    }
+
+    #[test]
+    fn rules_sql_mentions_every_reason_of_the_contract_doc() {
+        let d = RunDate::parse("2026-11-22").expect("date");
+        let doc = include_str!("../../../docs/contract.md");
+        for t in Table::ALL {
+            let sql = rules_sql(t, d, true);
+            for line in sql.lines().filter(|l| l.contains("THEN '")) {
+                let reason = line
+                    .split("THEN '")
+                    .nth(1)
+                    .and_then(|r| r.split('\'').next())
+                    .expect("reason");
+                assert!(
+                    doc.contains(&format!("`{reason}`")),
+                    "{reason} not documented"
+                );
+            }
+        }
+    }
+}

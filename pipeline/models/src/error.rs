@@ -1,0 +1,117 @@
+//! Error type shared by every model in this crate.
+//!
+//! Nothing in the crate panics on bad input: invalid or inconsistent data,
+//! failed fits and numerical breakdowns are all reported as a [`ModelError`]
+//! whose message names the rule that failed.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when building summaries, fitting models,
+/// predicting or computing metrics.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ModelError {
+    /// An input value broke a validation rule (NaN, negative, inconsistent
+    /// `(x, t_x, T)`, length mismatch, ...).
+    #[error("invalid input `{field}`: {rule}")]
+    InvalidInput {
+        /// Which input (field name, with the row index when there is one).
+        field: String,
+        /// The rule that failed, in words.
+        rule: String,
+    },
+
+    /// The data cannot identify the model (e.g. no repeat customers for
+    /// Gamma-Gamma) or the fit ended somewhere unusable (a parameter ran off
+    /// to 0 or infinity, `q <= 1` for Gamma-Gamma, ...).
+    #[error("{model} fit failed: {detail}")]
+    Fit {
+        /// Model name, e.g. `"BG/NBD"`.
+        model: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+
+    /// The optimiser stopped without meeting the convergence criterion.
+    #[error(
+        "{model} fit did not converge after {iterations} iterations \
+         (max |gradient| of the mean log-likelihood = {gradient_norm:e}): {detail}"
+    )]
+    NotConverged {
+        /// Model name.
+        model: &'static str,
+        /// Iterations used.
+        iterations: u64,
+        /// Infinity norm of the gradient (per-customer mean log-likelihood,
+        /// log-parameters) at the best point found.
+        gradient_norm: f64,
+        /// Solver-specific detail (termination reason).
+        detail: String,
+    },
+
+    /// A special function could not be evaluated to the required accuracy
+    /// (series did not converge, argument outside the domain, precision loss).
+    #[error("{function}({args}): {detail}")]
+    Numerical {
+        /// Function name, e.g. `"hyp2f1"`.
+        function: &'static str,
+        /// The arguments, formatted.
+        args: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl ModelError {
+    /// Shorthand for [`ModelError::InvalidInput`].
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// Shorthand for [`ModelError::Fit`].
+    pub(crate) fn fit(model: &'static str, detail: impl Into<String>) -> Self {
+        Self::Fit {
+            model,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// Checks that `value` is finite and `>= 0`.
+pub(crate) fn check_non_negative(field: &str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        return Err(ModelError::invalid(
+            field,
+            format!("must be a finite number, got {value}"),
+        ));
+    }
+    if value < 0.0 {
+        return Err(ModelError::invalid(
+            field,
+            format!("must be >= 0, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `value` is finite and `> 0`.
+pub(crate) fn check_positive(field: &str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        return Err(ModelError::invalid(
+            field,
+            format!("must be a finite number, got {value}"),
+        ));
+    }
+    if value <= 0.0 {
+        return Err(ModelError::invalid(
+            field,
+            format!("must be > 0, got {value}"),
+        ));
+    }
+    Ok(())
+}

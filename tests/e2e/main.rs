@@ -1,0 +1,10 @@
+//! End-to-end tests: they drive the real `fidelis` binary, as a user or
+//! Airflow would, against the local disk and a real S3-compatible server
+//! (started by tests/run.sh; its endpoint arrives in FIDELIS_TEST_S3_ENDPOINT).
+//!
+//! Grouped into one test binary (as DataFusion and uv do) to link once.
+
+mod generate;
+mod s3;
+mod support;
+mod validate;

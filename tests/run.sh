@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every check fidelis has, exactly as CI does: formatting, clippy, the
+# unit tests of every crate and the end-to-end tests, against a real
+# S3-compatible server (moto) that this script installs and starts on
+# 127.0.0.1.
+#
+#   bash tests/run.sh
+#
+# Environment: FIDELIS_S3_PORT (default 5555), FIDELIS_VENV (where moto is
+# installed, default .venv/moto), CARGO_TARGET_DIR as usual.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# --- the S3 server ---------------------------------------------------------
+VENV=${FIDELIS_VENV:-$PWD/.venv/moto}
+PORT=${FIDELIS_S3_PORT:-5555}
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  log "installing moto (S3 server) into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements-s3.txt
+fi
+S3LOG=$(mktemp -t moto.XXXXXX.log)
+log "starting the S3 server on 127.0.0.1:$PORT (log: $S3LOG)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$S3LOG" 2>&1 &
+S3_PID=$!
+trap 'kill $S3_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/" || { cat "$S3LOG"; echo "S3 server did not start" >&2; exit 1; }
+curl -sf -o /dev/null -X PUT "http://127.0.0.1:$PORT/fidelis-test"
+export FIDELIS_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
+
+# --- static checks -------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --- tests -----------------------------------------------------------------------
+log "tests (unit + end to end)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --locked --no-fail-fast
+else
+  cargo test --workspace --all-targets --locked --no-fail-fast
+fi
