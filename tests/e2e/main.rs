@@ -5,6 +5,7 @@
 //! Grouped into one test binary (as DataFusion and uv do) to link once.
 
 mod generate;
+mod packaging;
 mod s3;
 mod support;
 mod validate;

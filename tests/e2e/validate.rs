@@ -17,6 +17,25 @@ const RUN_DATE: &str = "2026-11-22";
 const LAST_SECOND: i64 = 1_795_391_999;
 const NEXT_DAY: i64 = 1_795_392_000;
 
+/// order_id, line_id, customer_id, order_ts (ns), amount
+type PurchaseRow<'a> = (
+    Option<&'a str>,
+    Option<i64>,
+    Option<&'a str>,
+    Option<i64>,
+    Option<f64>,
+);
+/// customer_id, event_ts (us), channel, event_type, value
+type InteractionRow<'a> = (
+    Option<&'a str>,
+    Option<i64>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<f64>,
+);
+/// customer_id, signup_ts (us), consent_email, acquisition_cost
+type CustomerRow = (Option<i64>, Option<i64>, Option<bool>, Option<f64>);
+
 fn utc_micros(v: Vec<Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
 }
@@ -25,13 +44,7 @@ fn utc_micros(v: Vec<Option<i64>>) -> ArrayRef {
 /// UTC), ids are strings and line ids integers, to exercise the casts.
 fn purchases_fixture() -> RecordBatch {
     let s = |x: i64| Some(x * 1_000_000_000);
-    let rows: Vec<(
-        Option<&str>,
-        Option<i64>,
-        Option<&str>,
-        Option<i64>,
-        Option<f64>,
-    )> = vec![
+    let rows: Vec<PurchaseRow> = vec![
         (Some("o1"), Some(1), Some("c1"), s(LAST_SECOND), Some(10.0)), // ok: last second of the run date
         (
             Some("o1"),
@@ -126,13 +139,7 @@ fn purchases_fixture() -> RecordBatch {
 
 fn interactions_fixture() -> RecordBatch {
     let t = |x: i64| Some(x * 1_000_000);
-    let rows: Vec<(
-        Option<&str>,
-        Option<i64>,
-        Option<&str>,
-        Option<&str>,
-        Option<f64>,
-    )> = vec![
+    let rows: Vec<InteractionRow> = vec![
         (
             Some("c1"),
             t(LAST_SECOND),
@@ -214,7 +221,7 @@ fn interactions_fixture() -> RecordBatch {
 /// Customers with integer ids (cast to strings) and every customer rule.
 fn customers_fixture() -> RecordBatch {
     let t = |x: i64| Some(x * 1_000_000);
-    let rows: Vec<(Option<i64>, Option<i64>, Option<bool>, Option<f64>)> = vec![
+    let rows: Vec<CustomerRow> = vec![
         (Some(1), t(LAST_SECOND - 86_400), Some(true), Some(12.5)), // ok
         (Some(2), None, None, None),                                // ok: nulls are allowed
         (None, t(LAST_SECOND), Some(true), Some(1.0)),              // null_customer_id
@@ -577,7 +584,7 @@ fn missing_inputs_and_bad_configs_have_their_exit_codes() {
 }
 
 #[test]
-fn logs_are_json_lines_without_personal_data() {
+fn logs_are_json_lines_with_stage_and_counts() {
     let (_dir, root) = fixture_dir();
     let cfg = write_config(
         &root,

@@ -58,6 +58,7 @@ pub struct GenerateReport {
     pub end: NaiveDate,
     pub truth_horizons_days: [u32; 2],
     pub rows: std::collections::BTreeMap<String, u64>,
+    /// The files written, relative to the output location.
     pub files: Vec<String>,
     pub params: SimParams,
     pub command: String,
@@ -145,8 +146,9 @@ pub async fn generate(
         let hi = ((part + 1) * opts.customers_per_file).min(opts.customers);
         let mut sinks = Vec::with_capacity(4);
         for (t, schema) in TABLES.iter().zip(schemas.iter()) {
-            let loc = out.child(&format!("{t}/part-{part:05}.parquet"));
-            files.push(loc.url());
+            let name = format!("{t}/part-{part:05}.parquet");
+            let loc = out.child(&name);
+            files.push(name);
             sinks.push(ParquetSink::create(&loc, Arc::clone(schema))?);
         }
         // Simulate a group of chunks in parallel while the previous group is

@@ -172,7 +172,7 @@ impl SimParams {
                 return Err(format!("{name} must be a positive number, got {v}"));
             }
         }
-        if !(self.spend_q > 1.0) {
+        if self.spend_q.is_nan() || self.spend_q <= 1.0 {
             return Err(format!(
                 "spend_q must be above 1 (the mean order value is infinite otherwise), got {}",
                 self.spend_q

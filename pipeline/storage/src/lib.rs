@@ -72,6 +72,7 @@ impl Location {
             Url::parse(s).map_err(|e| Error::config(format!("`{s}` is not a valid URL: {e}")))?
         } else {
             let abs = std::path::absolute(s)
+                .map(|p| normalize(&p))
                 .map_err(|e| Error::config(format!("cannot resolve path `{s}`: {e}")))?;
             Url::from_directory_path(&abs)
                 .or_else(|_| Url::from_file_path(&abs))
@@ -241,6 +242,22 @@ impl Location {
     }
 }
 
+/// Resolve `.` and `..` lexically (the path may not exist yet).
+fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// What a Parquet footer says about a file.
 #[derive(Debug, Clone)]
 pub struct ParquetInfo {
@@ -355,6 +372,8 @@ mod tests {
     fn parses_urls_and_paths() {
         let l = Location::parse("/tmp/fidelis-x/out", &cfg()).expect("path");
         assert_eq!(l.url(), "file:///tmp/fidelis-x/out");
+        let n = Location::parse("/tmp/fidelis-x/jobs/../out/./a", &cfg()).expect("path");
+        assert_eq!(n.url(), "file:///tmp/fidelis-x/out/a");
         assert_eq!(
             l.child("a/b.parquet").url(),
             "file:///tmp/fidelis-x/out/a/b.parquet"
