@@ -44,6 +44,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests (unit + end to end)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --locked --no-fail-fast
+  # nextest does not run doctests: the examples in the docs must work too.
+  cargo test --workspace --doc --locked
 else
   cargo test --workspace --all-targets --locked --no-fail-fast
 fi

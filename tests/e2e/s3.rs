@@ -72,112 +72,154 @@ fn gen_args(out: &str) -> Vec<String> {
     .collect()
 }
 
-#[test]
-fn generate_and_validate_round_trip_through_s3() {
-    let ep = endpoint();
-    let prefix = unique_prefix("roundtrip");
-    let s3_root = format!("s3://{BUCKET}/{prefix}");
+/// The test bucket through object_store, with a runtime to block on.
+struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    rt: tokio::runtime::Runtime,
+}
 
-    // 1. Generate straight onto S3.
-    let mut c = fidelis();
-    with_s3_env(&mut c, &ep);
-    let o = c
-        .args(gen_args(&format!("{s3_root}/data")))
-        .output()
-        .expect("runs");
-    assert_exit(&o, 0);
+impl Bucket {
+    fn new(endpoint: &str) -> Self {
+        Bucket {
+            store: s3_store(endpoint),
+            rt: tokio::runtime::Runtime::new().expect("rt"),
+        }
+    }
 
-    // 2. Run the job from S3 into S3.
-    let dir = tempfile::tempdir().expect("tmp");
+    fn get(&self, path: &str) -> bytes::Bytes {
+        let p = ObjPath::from(path);
+        self.rt
+            .block_on(async { self.store.get(&p).await?.bytes().await })
+            .unwrap_or_else(|e| panic!("s3://{BUCKET}/{path}: {e}"))
+    }
+
+    fn put(&self, path: &str, bytes: Vec<u8>) {
+        self.rt
+            .block_on(self.store.put(&ObjPath::from(path), bytes.into()))
+            .expect("upload");
+    }
+
+    fn list(&self, prefix: &str) -> Vec<object_store::ObjectMeta> {
+        use futures::TryStreamExt;
+        let p = ObjPath::from(prefix);
+        self.rt
+            .block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>())
+            .expect("list")
+    }
+}
+
+/// Run the nightly job with the three inputs under `data` (a URL or a path)
+/// and the output at `out`, with the S3 environment when `endpoint` is given.
+fn run_job(dir: &std::path::Path, data: &str, out: &str, run_date: &str, endpoint: Option<&str>) {
     let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
         .iter()
-        .map(|t| (t.to_string(), format!("{s3_root}/data/{t}")))
+        .map(|t| (t.to_string(), format!("{data}/{t}/")))
         .collect();
     let inputs_ref: Vec<(&str, &str)> = inputs
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    let cfg = write_config(dir.path(), &inputs_ref, &format!("{s3_root}/out"), "");
+    let cfg = write_config(dir, &inputs_ref, out, "");
     let mut c = fidelis();
-    with_s3_env(&mut c, &ep);
+    if let Some(ep) = endpoint {
+        with_s3_env(&mut c, ep);
+    }
     let o = c
         .args([
             "run",
             "--config",
             cfg.to_str().expect("utf8"),
             "--run-date",
-            "2025-06-30",
+            run_date,
         ])
         .output()
         .expect("runs");
     assert_exit(&o, 0);
+}
 
-    // 3. The same job on the local disk.
-    let local = tempfile::tempdir().expect("tmp");
-    let o = fidelis()
-        .args(gen_args(local.path().join("data").to_str().expect("utf8")))
-        .output()
-        .expect("runs");
-    assert_exit(&o, 0);
-    let cfg = write_config(
-        local.path(),
-        &[
-            ("purchases", "data/purchases"),
-            ("interactions", "data/interactions"),
-            ("customers", "data/customers"),
-        ],
-        "out",
-        "",
-    );
-    let o = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--run-date",
-        "2025-06-30",
-    ]);
-    assert_exit(&o, 0);
-    let local_report = validate_json(&local.path().join("out"), "2025-06-30");
-
-    // 4. Read the S3 outputs back and compare.
-    let store = s3_store(&ep);
-    let rt = tokio::runtime::Runtime::new().expect("rt");
-    let report_path = ObjPath::from(format!(
-        "{prefix}/out/_staging/run_date=2025-06-30/validate.json"
-    ));
-    let bytes = rt
-        .block_on(async { store.get(&report_path).await?.bytes().await })
-        .expect("validate.json on S3");
-    let s3_report: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+/// Two validation reports count the same rows for every table.
+fn assert_same_counts(a: &serde_json::Value, b: &serde_json::Value) {
     for i in 0..3 {
-        let (s, l) = (&s3_report["tables"][i], &local_report["tables"][i]);
-        assert_eq!(s["table"], l["table"]);
         for k in [
+            "table",
             "rows_read",
             "rows_accepted",
             "rows_rejected",
             "rejected_by_reason",
         ] {
-            assert_eq!(s[k], l[k], "{} {k}", s["table"]);
+            assert_eq!(
+                a["tables"][i][k], b["tables"][i][k],
+                "{} {k}",
+                a["tables"][i]["table"]
+            );
         }
-        assert!(s["url"].as_str().expect("url").starts_with("s3://"), "{s}");
     }
+}
+
+#[test]
+fn generate_and_validate_round_trip_through_s3() {
+    let ep = endpoint();
+    let prefix = unique_prefix("roundtrip");
+    let s3_root = format!("s3://{BUCKET}/{prefix}");
+
+    // 1. Generate straight onto S3, and the same data on the local disk.
+    let mut c = fidelis();
+    with_s3_env(&mut c, &ep);
+    assert_exit(
+        &c.args(gen_args(&format!("{s3_root}/data")))
+            .output()
+            .expect("runs"),
+        0,
+    );
+    let local = tempfile::tempdir().expect("tmp");
+    let data = local.path().join("data");
+    assert_exit(
+        &fidelis()
+            .args(gen_args(data.to_str().expect("utf8")))
+            .output()
+            .expect("runs"),
+        0,
+    );
+
+    // 2. Run the job from S3 into S3, and on the disk.
+    let dir = tempfile::tempdir().expect("tmp");
+    run_job(
+        dir.path(),
+        &format!("{s3_root}/data"),
+        &format!("{s3_root}/out"),
+        "2025-06-30",
+        Some(&ep),
+    );
+    run_job(
+        local.path(),
+        data.to_str().expect("utf8"),
+        "out",
+        "2025-06-30",
+        None,
+    );
+
+    // 3. Read the S3 outputs back and compare.
+    let bucket = Bucket::new(&ep);
+    let stage = format!("{prefix}/out/_staging/run_date=2025-06-30");
+    let s3_report: serde_json::Value =
+        serde_json::from_slice(&bucket.get(&format!("{stage}/validate.json"))).expect("json");
+    assert_same_counts(
+        &s3_report,
+        &validate_json(&local.path().join("out"), "2025-06-30"),
+    );
+    assert!(
+        s3_report["tables"][0]["url"]
+            .as_str()
+            .expect("url")
+            .starts_with("s3://")
+    );
     assert!(s3_report["tables"][0]["rows_rejected"].as_u64().expect("n") > 0);
     // The validated purchases were written to S3 as Parquet.
-    let listed: Vec<_> = rt
-        .block_on(async {
-            use futures::TryStreamExt;
-            store
-                .list(Some(&ObjPath::from(format!(
-                    "{prefix}/out/_staging/run_date=2025-06-30/validated/purchases"
-                ))))
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .expect("list");
+    let listed = bucket.list(&format!("{stage}/validated/purchases"));
     assert_eq!(listed.len(), 1);
-    let head = rt
-        .block_on(store.get_range(&listed[0].location, 0..4))
+    let head = bucket
+        .rt
+        .block_on(bucket.store.get_range(&listed[0].location, 0..4))
         .expect("range get");
     assert_eq!(&head[..], b"PAR1");
 }
@@ -210,4 +252,71 @@ fn unreachable_storage_exits_4_after_retries() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The committed sample, uploaded to S3 as a data team would land it, runs
+/// through the nightly job from S3 into S3 with the same counts and the same
+/// features as on the local disk.
+#[test]
+fn committed_sample_runs_from_s3_like_from_disk() {
+    let ep = endpoint();
+    let prefix = unique_prefix("sample");
+    let bucket = Bucket::new(&ep);
+    let sample = repo().join("sample-data/retail");
+    let mut uploaded = 0;
+    for file in walk(&sample) {
+        let rel = file
+            .strip_prefix(&sample)
+            .expect("prefix")
+            .display()
+            .to_string();
+        bucket.put(
+            &format!("{prefix}/landing/{rel}"),
+            std::fs::read(&file).expect("read"),
+        );
+        uploaded += 1;
+    }
+    assert!(uploaded >= 4);
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let s3_root = format!("s3://{BUCKET}/{prefix}");
+    run_job(
+        dir.path(),
+        &format!("{s3_root}/landing"),
+        &format!("{s3_root}/out"),
+        "2026-11-22",
+        Some(&ep),
+    );
+    let local = tempfile::tempdir().expect("tmp");
+    run_job(
+        local.path(),
+        sample.to_str().expect("utf8"),
+        "out",
+        "2026-11-22",
+        None,
+    );
+
+    let stage = "_staging/run_date=2026-11-22";
+    let s3_report: serde_json::Value =
+        serde_json::from_slice(&bucket.get(&format!("{prefix}/out/{stage}/validate.json")))
+            .expect("json");
+    assert_same_counts(
+        &s3_report,
+        &validate_json(&local.path().join("out"), "2026-11-22"),
+    );
+
+    // The feature SQL reads the same from S3 as from the disk.
+    let features = format!("{stage}/features/as_of=2026-11-22");
+    let listed = bucket.list(&format!("{prefix}/out/{features}"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let copy = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        copy.path().join("part-00000.parquet"),
+        bucket.get(listed[0].location.as_ref()),
+    )
+    .expect("write");
+    let from_s3 = crate::features::by_customer(copy.path());
+    let from_disk = crate::features::by_customer(&local.path().join(format!("out/{features}")));
+    assert!(from_disk.len() > 4000, "{}", from_disk.len());
+    crate::features::assert_same_features(&from_s3, &from_disk, "from S3", "from disk");
 }

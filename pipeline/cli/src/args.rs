@@ -31,7 +31,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Check the inputs against the data contract; quarantine bad rows.
     Validate(RunArgs),
-    /// The nightly job for one run date (today: validate; stages are added as they land).
+    /// Compute the customer features as of a cutoff (default: the run date), and optionally labels.
+    Features(FeaturesArgs),
+    /// The nightly job for one run date (today: validate, features; stages are added as they land).
     Run(RunArgs),
     /// Print the resolved settings of a config file as JSON.
     Settings(ConfigArgs),
@@ -53,6 +55,18 @@ pub struct RunArgs {
     /// before its logical date.
     #[arg(long)]
     pub run_date: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The cutoff C (YYYY-MM-DD): features see events up to the end of that day. Default: the run date.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Also compute the labels of the horizon (C, C + h] in days (needs C + h <= the run date).
+    #[arg(long)]
+    pub label_horizon: Option<u32>,
 }
 
 #[derive(Debug, Args)]

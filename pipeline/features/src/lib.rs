@@ -1,8 +1,10 @@
 //! fidelis-features: everything that runs on DataFusion: the session, the
 //! validation of the inputs and (next) the feature SQL.
 
+pub mod features;
 pub mod session;
 pub mod validate;
 
+pub use features::{FeatureReport, LabelReport, build_features, build_labels};
 pub use session::new_session;
 pub use validate::{ValidationReport, validate};

@@ -9,6 +9,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Generate(a) => generate::generate(a).await,
         Command::Validate(a) => run::validate(a).await,
+        Command::Features(a) => run::features(a).await,
         Command::Run(a) => run::run(a).await,
         Command::Settings(a) => run::settings(a),
     }

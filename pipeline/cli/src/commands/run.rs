@@ -7,7 +7,7 @@ use fidelis_core::{RunDate, Settings};
 use fidelis_features::validate::{TableReport, ValidationReport};
 use sha2::{Digest, Sha256};
 
-use crate::args::{ConfigArgs, RunArgs};
+use crate::args::{ConfigArgs, FeaturesArgs, RunArgs};
 
 /// Load the config and resolve it into settings (with the config's hash).
 pub fn load_settings(path: &std::path::Path) -> anyhow::Result<Settings> {
@@ -87,12 +87,66 @@ pub async fn validate(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_features(
+    settings: &Settings,
+    run_date: RunDate,
+    as_of: RunDate,
+    label_horizon: Option<u32>,
+) -> anyhow::Result<()> {
+    tracing::info!(stage = "features", run_date = %run_date, as_of = %as_of, "starting");
+    let f = fidelis_features::build_features(settings, run_date, as_of)
+        .await
+        .context("features")?;
+    tracing::info!(
+        stage = "features",
+        as_of = %f.as_of,
+        rows_out = f.rows,
+        customers_with_orders = f.customers_with_orders,
+        columns = f.columns.len(),
+        seconds = f.seconds,
+        "features written"
+    );
+    for g in &f.groups_left_out {
+        tracing::warn!(stage = "features", group = %g, "feature group left out: its table is not configured");
+    }
+    println!(
+        "features as of {}: {} customers ({} with orders), {} columns -> {}",
+        f.as_of,
+        f.rows,
+        f.customers_with_orders,
+        f.columns.len(),
+        f.url
+    );
+    if let Some(h) = label_horizon {
+        let l = fidelis_features::build_labels(settings, run_date, as_of, h)
+            .await
+            .context("labels")?;
+        tracing::info!(stage = "features", as_of = %l.as_of, horizon_days = h, rows_out = l.rows, churn_rate = l.churn_rate, "labels written");
+        println!(
+            "labels as of {} for {} days: {} customers, churn rate {:.3} -> {}",
+            l.as_of, h, l.rows, l.churn_rate, l.url
+        );
+    }
+    Ok(())
+}
+
+pub async fn features(a: FeaturesArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&a.run.config)?;
+    let run_date = RunDate::parse(&a.run.run_date)?;
+    let as_of = match &a.as_of {
+        Some(s) => RunDate::parse(s)?,
+        None => run_date,
+    };
+    run_features(&settings, run_date, as_of, a.label_horizon).await
+}
+
 pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     let settings = load_settings(&a.config)?;
     let run_date = RunDate::parse(&a.run_date)?;
     let started = Instant::now();
     let report = run_validate(&settings, run_date).await?;
     print_report(&report);
+    run_features(&settings, run_date, run_date, None).await?;
     tracing::info!(stage = "run", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())
 }

@@ -1,0 +1,73 @@
+"""The fidelis feature SQL, run by DuckDB on the same validated files.
+
+The peer of the feature benchmark (bench/features.sh): it takes the SQL
+models from pipeline/features/sql/ and makes only the substitutions the two
+dialects need, so both engines compute the same definitions:
+
+- day numbers: DataFusion's `arrow_cast(ts, 'Int64') / 86400000000` (integer
+  division of microseconds) becomes DuckDB's `epoch_us(ts) // 86400000000`;
+- the ordered aggregate `first_value(x order by ...)` becomes `first(x order by ...)`;
+- the template variables are filled the way fidelis fills them.
+
+Usage: python duckdb_features.py --validated DIR --as-of 2026-11-22 --out FILE [--threads 2]
+prints one JSON line: {"seconds": ..., "rows": ...}
+"""
+
+import argparse
+import datetime as dt
+import json
+import pathlib
+import re
+import time
+
+import duckdb
+
+SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "features" / "sql"
+STAGING = ["stg_order_lines", "stg_order_days", "stg_interactions"]
+GROUPS = ["rfm", "trends", "channel", "category", "returns", "engagement", "satisfaction", "customer"]
+
+
+def translate(sql: str, as_of: dt.date, has_interactions: bool) -> str:
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    day = (as_of - dt.date(1970, 1, 1)).days
+    values = {
+        "cutoff_end": f"TIMESTAMPTZ '{end.isoformat()}'",
+        "cutoff_day": str(day),
+        "cutoff_date": f"DATE '{as_of.isoformat()}'",
+        "interactions_count_default": "0" if has_interactions else "null",
+        "interactions_flag_default": "false" if has_interactions else "null",
+    }
+    for k, v in values.items():
+        sql = sql.replace("{{ " + k + " }}", v)
+    assert "{{" not in sql, sql[sql.index("{{"):][:60]
+    sql = re.sub(r"arrow_cast\((\w+), 'Int64'\) / 86400000000", r"(epoch_us(\1) // 86400000000)", sql)
+    sql = sql.replace("first_value(", "first(")
+    return sql
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--validated", required=True, help="folder with purchases/, interactions/, customers/")
+    ap.add_argument("--as-of", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    as_of = dt.date.fromisoformat(a.as_of)
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"SET threads = {a.threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    validated = pathlib.Path(a.validated)
+    for table in ["purchases", "interactions", "customers"]:
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{validated / table}/*.parquet', hive_partitioning = false)")
+    for name in STAGING + GROUPS:
+        sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
+        con.execute(f"CREATE VIEW {name} AS {sql}")
+    final = translate((SQL_DIR / "features.sql").read_text(), as_of, True)
+    con.execute(f"COPY ({final}) TO '{a.out}' (FORMAT parquet, COMPRESSION zstd)")
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{a.out}')").fetchone()[0]
+    print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+//! The feature stage: per-customer features as of a cutoff, computed by the
+//! SQL models in `pipeline/features/sql/` (one feature group per file, dbt
+//! style), and the training labels for a cutoff and a horizon.
+//!
+//! The SQL files are embedded in the binary (`include_str!`), so a binary
+//! always runs the SQL it was tested with. They use three kinds of template
+//! variables, `{{ name }}`, filled in by [`render`]: cutoff values
+//! (`cutoff_end`, `cutoff_day`, `cutoff_date`), horizon values
+//! (`horizon_end`, `horizon_days`) and the neutral values of interaction
+//! counts and flags (`0`/`false` when the interactions table exists, `null`
+//! when it does not).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::{Days, NaiveDate};
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use fidelis_core::{Error, Result, RunDate, Settings, Table};
+use fidelis_storage::{Location, ParquetSink};
+
+use crate::validate::{ValidationReport, register_validated, staging};
+
+/// One SQL model: a name (the table it defines) and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlModel {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Staging models, registered as views in this order.
+pub const STAGING: &[SqlModel] = &[
+    SqlModel {
+        name: "stg_order_lines",
+        sql: include_str!("../sql/stg_order_lines.sql"),
+    },
+    SqlModel {
+        name: "stg_order_days",
+        sql: include_str!("../sql/stg_order_days.sql"),
+    },
+    SqlModel {
+        name: "stg_interactions",
+        sql: include_str!("../sql/stg_interactions.sql"),
+    },
+];
+
+/// Feature groups: each one row per customer, joined onto the spine by
+/// `features.sql`.
+pub const GROUPS: &[SqlModel] = &[
+    SqlModel {
+        name: "rfm",
+        sql: include_str!("../sql/rfm.sql"),
+    },
+    SqlModel {
+        name: "trends",
+        sql: include_str!("../sql/trends.sql"),
+    },
+    SqlModel {
+        name: "channel",
+        sql: include_str!("../sql/channel.sql"),
+    },
+    SqlModel {
+        name: "category",
+        sql: include_str!("../sql/category.sql"),
+    },
+    SqlModel {
+        name: "returns",
+        sql: include_str!("../sql/returns.sql"),
+    },
+    SqlModel {
+        name: "engagement",
+        sql: include_str!("../sql/engagement.sql"),
+    },
+    SqlModel {
+        name: "satisfaction",
+        sql: include_str!("../sql/satisfaction.sql"),
+    },
+    SqlModel {
+        name: "customer",
+        sql: include_str!("../sql/customer.sql"),
+    },
+];
+
+/// The feature groups a validation report cannot feed, with the reason:
+/// a missing optional table or column.
+pub fn groups_left_out(report: &ValidationReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if report.table(Table::Interactions).is_none() {
+        out.push("engagement (no interactions table)".to_string());
+        out.push("satisfaction (no interactions table)".to_string());
+    }
+    if report.table(Table::Customers).is_none() {
+        out.push("customer (no customers table)".to_string());
+    }
+    if let Some(p) = report.table(Table::Purchases) {
+        for (column, group) in [("channel", "channel"), ("category", "category")] {
+            if p.missing_optional_columns.iter().any(|c| c == column) {
+                out.push(format!("{group} (purchases has no {column} column)"));
+            }
+        }
+    }
+    out
+}
+
+pub const FEATURES: SqlModel = SqlModel {
+    name: "features",
+    sql: include_str!("../sql/features.sql"),
+};
+
+pub const LABELS: SqlModel = SqlModel {
+    name: "labels",
+    sql: include_str!("../sql/labels.sql"),
+};
+
+/// Days since 1970-01-01 of a date.
+fn day_number(d: NaiveDate) -> i64 {
+    (d - NaiveDate::default()).num_days()
+}
+
+fn ts_literal(micros: i64) -> String {
+    format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
+}
+
+/// Fill the `{{ name }}` variables of a SQL model; a variable left unfilled
+/// is an error naming the model (a bug, caught by every test).
+pub fn render(model: &SqlModel, vars: &[(&str, String)]) -> Result<String> {
+    let mut sql = model.sql.to_string();
+    for (k, v) in vars {
+        sql = sql.replace(&format!("{{{{ {k} }}}}"), v);
+    }
+    if let Some(pos) = sql.find("{{") {
+        let rest: String = sql[pos..].chars().take(40).collect();
+        return Err(Error::internal(format!(
+            "SQL model {}: unfilled template variable at `{rest}`",
+            model.name
+        )));
+    }
+    Ok(sql)
+}
+
+fn cutoff_vars(as_of: RunDate) -> Vec<(&'static str, String)> {
+    vec![
+        ("cutoff_end", ts_literal(as_of.end_exclusive_micros())),
+        ("cutoff_day", day_number(as_of.0).to_string()),
+        ("cutoff_date", format!("DATE '{as_of}'")),
+    ]
+}
+
+/// What the feature stage wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureReport {
+    pub as_of: String,
+    pub url: String,
+    pub rows: u64,
+    pub customers_with_orders: u64,
+    pub columns: Vec<String>,
+    /// Feature groups computed, and those left out for want of a table.
+    pub groups: Vec<String>,
+    pub groups_left_out: Vec<String>,
+    pub seconds: f64,
+}
+
+/// What the label step wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabelReport {
+    pub as_of: String,
+    pub horizon_days: u32,
+    pub url: String,
+    pub rows: u64,
+    pub churn_rate: f64,
+}
+
+/// Where the features of a cutoff are staged.
+pub fn features_location(out: &Location, run_date: RunDate, as_of: RunDate) -> Location {
+    staging(out, run_date).child(&format!("features/as_of={as_of}"))
+}
+
+/// Where the labels of a cutoff and horizon are staged.
+pub fn labels_location(
+    out: &Location,
+    run_date: RunDate,
+    as_of: RunDate,
+    horizon: u32,
+) -> Location {
+    staging(out, run_date).child(&format!("labels/as_of={as_of}/horizon={horizon}"))
+}
+
+/// Read the staged validation report of a run date: the feature stage needs
+/// the validated tables of the same run date (a retried stage reads what an
+/// earlier process staged).
+pub async fn staged_validation(out: &Location, run_date: RunDate) -> Result<ValidationReport> {
+    let loc = staging(out, run_date).child("validate.json");
+    let bytes = loc.get_opt().await?.ok_or_else(|| {
+        Error::config(format!(
+            "no validated inputs for run date {run_date} at {}: run `fidelis validate` for that date first",
+            loc.url()
+        ))
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))
+}
+
+/// A session with the validated tables of `run_date` registered; a table
+/// that was not configured is registered empty (with its canonical schema),
+/// so every SQL model runs and its group comes out null.
+async fn session(
+    settings: &Settings,
+    out: &Location,
+    run_date: RunDate,
+    report: &ValidationReport,
+) -> Result<SessionContext> {
+    let ctx = crate::session::new_session(&settings.engine, &[out])?;
+    register_validated(&ctx, out, run_date, report).await?;
+    for table in Table::ALL {
+        if report.table(table).is_none() {
+            let empty = RecordBatch::new_empty(crate::validate::canonical_schema(table));
+            ctx.register_batch(table.name(), empty)
+                .map_err(|e| Error::internal_with(format!("registering an empty {table}"), e))?;
+        }
+    }
+    Ok(ctx)
+}
+
+async fn register_sql(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
+    let df = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::internal_with(format!("SQL model {name}:\n{sql}"), e))?;
+    ctx.register_table(name, df.into_view())
+        .map_err(|e| Error::internal_with(format!("registering {name}"), e))?;
+    Ok(())
+}
+
+/// Compute the features as of `as_of` from the validated tables of
+/// `run_date` and stage them as Parquet.
+pub async fn build_features(
+    settings: &Settings,
+    run_date: RunDate,
+    as_of: RunDate,
+) -> Result<FeatureReport> {
+    let started = Instant::now();
+    if as_of > run_date {
+        return Err(Error::config(format!(
+            "--as-of {as_of} is after the run date {run_date}: features cannot see the future"
+        )));
+    }
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let report = staged_validation(&out, run_date).await?;
+    let ctx = session(settings, &out, run_date, &report).await?;
+    let mut vars = cutoff_vars(as_of);
+    let has_interactions = report.table(Table::Interactions).is_some();
+    vars.push((
+        "interactions_count_default",
+        if has_interactions { "0" } else { "null" }.to_string(),
+    ));
+    vars.push((
+        "interactions_flag_default",
+        if has_interactions { "false" } else { "null" }.to_string(),
+    ));
+    for m in STAGING.iter().chain(GROUPS) {
+        register_sql(&ctx, m.name, &render(m, &vars)?).await?;
+    }
+    let sql = render(&FEATURES, &vars)?;
+    let df = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| Error::internal_with(format!("SQL model features:\n{sql}"), e))?;
+    let columns: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let loc = features_location(&out, run_date, as_of);
+    loc.delete_all().await?;
+    let rows = write_df(df, &loc.child("part-00000.parquet")).await?;
+
+    // Invariants, checked on what was written: one row per customer.
+    let check = crate::session::new_session(&settings.engine, &[&out])?;
+    check
+        .register_parquet("f", loc.url() + "/", Default::default())
+        .await
+        .map_err(|e| Error::internal_with("reading back the features", e))?;
+    let counts = collect_one_row(
+        &check,
+        "select count(*), count(distinct customer_id), count(case when has_orders then 1 end) from f",
+    )
+    .await?;
+    if counts[0] != counts[1] {
+        return Err(Error::internal(format!(
+            "features as of {as_of}: {} rows for {} customers: customer_id is not unique",
+            counts[0], counts[1]
+        )));
+    }
+    Ok(FeatureReport {
+        as_of: as_of.to_string(),
+        url: loc.url(),
+        rows,
+        customers_with_orders: u64::try_from(counts[2]).unwrap_or(0),
+        columns,
+        groups: GROUPS.iter().map(|g| g.name.to_string()).collect(),
+        groups_left_out: groups_left_out(&report),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Compute the labels for cutoff `as_of` and horizon `horizon_days` from the
+/// validated tables of `run_date`; the horizon must end on or before it.
+pub async fn build_labels(
+    settings: &Settings,
+    run_date: RunDate,
+    as_of: RunDate,
+    horizon_days: u32,
+) -> Result<LabelReport> {
+    let horizon_end_date = as_of
+        .0
+        .checked_add_days(Days::new(u64::from(horizon_days)))
+        .ok_or_else(|| Error::config("horizon out of range"))?;
+    if horizon_end_date > run_date.0 {
+        return Err(Error::config(format!(
+            "labels for {as_of} + {horizon_days} days need data up to {horizon_end_date}, after the run date {run_date}"
+        )));
+    }
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let report = staged_validation(&out, run_date).await?;
+    let ctx = session(settings, &out, run_date, &report).await?;
+    let mut vars = cutoff_vars(as_of);
+    vars.push((
+        "horizon_end",
+        ts_literal(RunDate(horizon_end_date).end_exclusive_micros()),
+    ));
+    vars.push(("horizon_days", horizon_days.to_string()));
+    let sql = render(&LABELS, &vars)?;
+    let df = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| Error::internal_with(format!("SQL model labels:\n{sql}"), e))?;
+    let loc = labels_location(&out, run_date, as_of, horizon_days);
+    loc.delete_all().await?;
+    let rows = write_df(df, &loc.child("part-00000.parquet")).await?;
+    let check = crate::session::new_session(&settings.engine, &[&out])?;
+    check
+        .register_parquet("l", loc.url() + "/", Default::default())
+        .await
+        .map_err(|e| Error::internal_with("reading back the labels", e))?;
+    let churned =
+        collect_one_row(&check, "select count(case when churned then 1 end) from l").await?;
+    Ok(LabelReport {
+        as_of: as_of.to_string(),
+        horizon_days,
+        url: loc.url(),
+        rows,
+        churn_rate: if rows == 0 {
+            0.0
+        } else {
+            churned[0] as f64 / rows as f64
+        },
+    })
+}
+
+/// Run a query returning one row of integers.
+async fn collect_one_row(ctx: &SessionContext, sql: &str) -> Result<Vec<i64>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::internal_with(sql.to_string(), e))?
+        .collect()
+        .await
+        .map_err(|e| Error::internal_with(sql.to_string(), e))?;
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| Error::internal(format!("no row from {sql}")))?;
+    (0..batch.num_columns())
+        .map(|i| {
+            let c = arrow::compute::cast(batch.column(i), &DataType::Int64)
+                .map_err(|e| Error::internal_with("cast", e))?;
+            Ok(c.as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+                .unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Strings as plain utf8 in every file fidelis writes (DataFusion works with
+/// string views inside; readers everywhere understand utf8).
+fn plain_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let dt = match f.data_type() {
+                    DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                    other => other.clone(),
+                };
+                Field::new(f.name(), dt, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Stream a DataFrame into one Parquet object; returns the rows written.
+pub async fn write_df(df: DataFrame, loc: &Location) -> Result<u64> {
+    let schema = plain_schema(df.schema().as_arrow());
+    let mut sink = ParquetSink::create(loc, Arc::clone(&schema))?;
+    let mut stream = df
+        .execute_stream()
+        .await
+        .map_err(|e| Error::internal_with(format!("executing the query for {}", loc.url()), e))?;
+    while let Some(batch) = stream.next().await {
+        let batch =
+            batch.map_err(|e| Error::internal_with(format!("computing {}", loc.url()), e))?;
+        let cols = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::internal_with("casting to plain types", e))?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), cols)
+            .map_err(|e| Error::internal_with("building a batch", e))?;
+        sink.write(&batch).await?;
+    }
+    sink.finish().await
+}
