@@ -214,8 +214,17 @@ pub fn by_customer(dir: &std::path::Path) -> HashMap<String, Row> {
     out
 }
 
+thread_local! {
+    /// The columns a test has checked, so it can prove it checked them all.
+    static CHECKED: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
+}
+
 #[track_caller]
 fn check(rows: &HashMap<String, Row>, customer: &str, expected: &[(&str, Option<f64>)]) {
+    CHECKED.with(|c| {
+        c.borrow_mut()
+            .extend(expected.iter().map(|(col, _)| col.to_string()))
+    });
     let row = rows
         .get(customer)
         .unwrap_or_else(|| panic!("no row for {customer}"));
@@ -343,6 +352,164 @@ fn rfm_and_trends_match_hand_computed_values() {
             ("revenue_90d_share_of_365d", None), // 365-day revenue is not positive
         ],
     );
+    // Text features.
+    let batches = read_parquet_dir(&root.join(format!(
+        "out/_staging/run_date={RUN_DATE}/features/as_of={CUTOFF}"
+    )));
+    let ids = strings(&batches, "customer_id");
+    let a = ids
+        .iter()
+        .position(|i| i.as_deref() == Some("A"))
+        .expect("A");
+    for (col, want) in [
+        ("preferred_channel", "web"), // 2 orders (a2, a5: "WEB" folds to "web")
+        ("top_category", "apparel"),  // 3 of 5 purchase lines
+        ("nps_class", "promoter"),    // last NPS 9
+        ("acquisition_channel", "referral"),
+    ] {
+        assert_eq!(strings(&batches, col)[a].as_deref(), Some(want), "A.{col}");
+    }
+    // A's channels (purchase lines to C): store a1 (80), web a2 + a5 (25),
+    // app a3 (40): 4 orders, 145 of purchases.
+    check(
+        &f,
+        "A",
+        &[
+            ("channels_used", Some(3.0)),
+            ("is_omnichannel", Some(1.0)),
+            ("order_share_store", Some(0.25)),
+            ("order_share_web", Some(0.5)),
+            ("order_share_app", Some(0.25)),
+            ("order_share_marketplace", Some(0.0)),
+            ("order_share_phone", Some(0.0)),
+            ("revenue_share_store", Some(80.0 / 145.0)),
+            ("revenue_share_web", Some(25.0 / 145.0)),
+            ("revenue_share_app", Some(40.0 / 145.0)),
+            ("revenue_share_marketplace", Some(0.0)),
+            ("revenue_share_phone", Some(0.0)),
+            // Categories of the 5 purchase lines: shoes 1, apparel 3, beauty 1.
+            ("categories_bought", Some(3.0)),
+            ("top_category_share", Some(0.6)),
+            // -(0.2 ln 0.2 + 0.6 ln 0.6 + 0.2 ln 0.2) = 0.643775 + 0.306495
+            (
+                "category_entropy",
+                Some(-(2.0 * 0.2 * 0.2f64.ln() + 0.6 * 0.6f64.ln())),
+            ),
+            // One return line (a2, -10) against 5 purchase lines worth 145.
+            ("return_lines", Some(1.0)),
+            ("return_rate", Some(0.2)),
+            ("returned_value_share", Some(10.0 / 145.0)),
+            // Email: sends C-5, C-20, C-60; opens C-5, C-60; a click at C-60.
+            ("email_sends_30d", Some(2.0)),
+            ("email_opens_30d", Some(1.0)),
+            ("email_clicks_30d", Some(0.0)),
+            ("email_sends_90d", Some(3.0)),
+            ("email_opens_90d", Some(2.0)),
+            ("email_clicks_90d", Some(1.0)),
+            ("email_open_rate_30d", Some(0.5)),
+            ("email_click_rate_30d", Some(0.0)),
+            ("email_open_rate_90d", Some(2.0 / 3.0)),
+            ("email_click_rate_90d", Some(1.0 / 3.0)),
+            ("email_days_since_last_open", Some(5.0)),
+            ("email_days_since_last_click", Some(60.0)),
+            // SMS: one send at C-10, never opened or clicked.
+            ("sms_sends_30d", Some(1.0)),
+            ("sms_opens_30d", Some(0.0)),
+            ("sms_clicks_30d", Some(0.0)),
+            ("sms_sends_90d", Some(1.0)),
+            ("sms_opens_90d", Some(0.0)),
+            ("sms_clicks_90d", Some(0.0)),
+            ("sms_open_rate_30d", Some(0.0)),
+            ("sms_click_rate_30d", Some(0.0)),
+            ("sms_open_rate_90d", Some(0.0)),
+            ("sms_click_rate_90d", Some(0.0)),
+            ("sms_days_since_last_open", None),
+            ("sms_days_since_last_click", None),
+            // Push: nothing sent, so no rates.
+            ("push_sends_30d", Some(0.0)),
+            ("push_opens_30d", Some(0.0)),
+            ("push_clicks_30d", Some(0.0)),
+            ("push_sends_90d", Some(0.0)),
+            ("push_opens_90d", Some(0.0)),
+            ("push_clicks_90d", Some(0.0)),
+            ("push_open_rate_30d", None),
+            ("push_click_rate_30d", None),
+            ("push_open_rate_90d", None),
+            ("push_click_rate_90d", None),
+            ("push_days_since_last_open", None),
+            ("push_days_since_last_click", None),
+            // A web visit and a cart abandon at C-1; the app visit at C+1 is out.
+            ("web_visits_30d", Some(1.0)),
+            ("web_visits_90d", Some(1.0)),
+            ("app_visits_30d", Some(0.0)),
+            ("app_visits_90d", Some(0.0)),
+            ("cart_abandons_30d", Some(1.0)),
+            ("cart_abandons_90d", Some(1.0)),
+            ("days_since_last_interaction", Some(1.0)),
+            // Satisfaction: the like at C-100 is outside 90 days; a ticket and a
+            // complaint at C-30; NPS 6 at C-50 then 9 at C-8; CSAT 4; the email
+            // unsubscribe at C-4.
+            ("social_interactions_90d", Some(0.0)),
+            ("social_interactions", Some(1.0)),
+            ("support_tickets_90d", Some(1.0)),
+            ("complaints_90d", Some(1.0)),
+            ("last_nps", Some(9.0)),
+            ("last_csat", Some(4.0)),
+            ("unsubscribed_email", Some(1.0)),
+            ("unsubscribed_sms", Some(0.0)),
+            ("unsubscribed_push", Some(0.0)),
+            // Customer: signed up at C-200 09:00, through a referral that cost 15.
+            ("signup_tenure_days", Some(200.0)),
+            ("acquisition_cost", Some(15.0)),
+        ],
+    );
+    // C's one purchase line and its larger return: rate 1, value share 50/30.
+    check(
+        &f,
+        "C",
+        &[
+            ("channels_used", Some(1.0)),
+            ("is_omnichannel", Some(0.0)),
+            ("order_share_marketplace", Some(1.0)),
+            ("revenue_share_marketplace", Some(1.0)),
+            ("categories_bought", Some(1.0)),
+            ("top_category_share", Some(1.0)),
+            ("category_entropy", Some(0.0)),
+            ("return_lines", Some(1.0)),
+            ("return_rate", Some(1.0)),
+            ("returned_value_share", Some(50.0 / 30.0)),
+        ],
+    );
+    // B has no interactions at all (the table exists): counts 0, rates and
+    // recencies null, flags false.
+    check(
+        &f,
+        "B",
+        &[
+            ("email_sends_90d", Some(0.0)),
+            ("email_open_rate_90d", None),
+            ("days_since_last_interaction", None),
+            ("last_nps", None),
+            ("last_csat", None),
+            ("unsubscribed_email", Some(0.0)),
+            ("signup_tenure_days", Some(10.0)),
+            ("return_lines", Some(0.0)),
+            ("return_rate", Some(0.0)),
+        ],
+    );
+    check(
+        &f,
+        "D",
+        &[
+            ("web_visits_30d", Some(1.0)),
+            ("days_since_last_interaction", Some(2.0)),
+            ("signup_tenure_days", Some(3.0)),
+            ("acquisition_cost", Some(27.0)),
+            ("channels_used", None),
+            ("return_lines", Some(0.0)),
+            ("return_rate", None),
+        ],
+    );
     // D: a prospect (signup, a visit, no order before the cutoff): neutral.
     check(
         &f,
@@ -358,6 +525,23 @@ fn rfm_and_trends_match_hand_computed_values() {
             ("tenure_days", None),
             ("btyd_x", None),
         ],
+    );
+    // Every numeric feature column was checked above against a hand-computed
+    // value (text columns are checked separately, by value).
+    let text = [
+        "preferred_channel",
+        "top_category",
+        "nps_class",
+        "acquisition_channel",
+    ];
+    let unchecked: Vec<String> = f["A"]
+        .keys()
+        .filter(|c| !CHECKED.with(|k| k.borrow().contains(*c)) && !text.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "features without a hand-computed check: {unchecked:?}"
     );
 }
 
@@ -509,4 +693,69 @@ pub fn assert_same_features(
             assert!(same, "{id}.{col}: {v:?} {what_a}, {w:?} {what_b}");
         }
     }
+}
+
+#[test]
+fn time_zones_are_instants_and_days_are_utc() {
+    // Timestamps stored with a +01:00 zone: 00:30 local on C+1 is 23:30 UTC
+    // on C (in); 01:00 local on C+1 is midnight UTC (out).
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    let zone = DataType::Timestamp(TimeUnit::Microsecond, Some("+01:00".into()));
+    let batch = RecordBatch::try_new(
+        schema_ref(vec![
+            Field::new("order_id", DataType::Utf8, false),
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("order_ts", zone, false),
+            Field::new("amount", DataType::Float64, false),
+        ]),
+        vec![
+            Arc::new(StringArray::from(vec!["x0", "x1", "x2"])),
+            Arc::new(StringArray::from(vec!["X", "X", "X"])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    at(-3, (12, 0, 0)),
+                    at(0, (23, 30, 0)),
+                    at(1, (0, 0, 0)),
+                ])
+                .with_timezone("+01:00"),
+            ),
+            Arc::new(Float64Array::from(vec![5.0, 10.0, 20.0])),
+        ],
+    )
+    .expect("batch");
+    write_parquet(&root.join("in/purchases.parquet"), &batch);
+    let cfg = write_config(root, &[("purchases", "in/purchases.parquet")], "out", "");
+    let cfg = cfg.to_str().expect("utf8").to_string();
+    assert_exit(
+        &run(&["validate", "--config", &cfg, "--run-date", RUN_DATE]),
+        0,
+    );
+    let o = run(&[
+        "features",
+        "--config",
+        &cfg,
+        "--run-date",
+        RUN_DATE,
+        "--as-of",
+        CUTOFF,
+    ]);
+    assert_exit(&o, 0);
+    let f = by_customer(&root.join(format!(
+        "out/_staging/run_date={RUN_DATE}/features/as_of={CUTOFF}"
+    )));
+    check(
+        &f,
+        "X",
+        &[
+            ("orders", Some(2.0)),       // x0 and x1
+            ("net_revenue", Some(15.0)), // 5 + 10
+            ("recency_days", Some(0.0)), // x1 is on C in UTC
+            ("btyd_t_x", Some(3.0)),     // C - (C-3)
+            // Purchases only: the engagement group is null, not 0.
+            ("email_sends_30d", None),
+            ("unsubscribed_email", None),
+            ("signup_tenure_days", None),
+        ],
+    );
 }
