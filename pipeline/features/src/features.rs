@@ -297,7 +297,7 @@ pub async fn build_features(
             counts[0], counts[1]
         )));
     }
-    Ok(FeatureReport {
+    let feature_report = FeatureReport {
         as_of: as_of.to_string(),
         url: loc.url(),
         rows,
@@ -306,7 +306,12 @@ pub async fn build_features(
         groups: GROUPS.iter().map(|g| g.name.to_string()).collect(),
         groups_left_out: groups_left_out(&report),
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    // Beside the data, hidden from readers of the folder (leading `_`).
+    let json = serde_json::to_vec_pretty(&feature_report)
+        .map_err(|e| Error::internal_with("cannot serialise the feature report", e))?;
+    loc.child("_report.json").put(json).await?;
+    Ok(feature_report)
 }
 
 /// Compute the labels for cutoff `as_of` and horizon `horizon_days` from the
