@@ -307,8 +307,13 @@ fn committed_sample_runs_from_s3_like_from_disk() {
 
     // The feature SQL reads the same from S3 as from the disk.
     let features = format!("{stage}/features/as_of=2026-11-22");
-    let listed = bucket.list(&format!("{prefix}/out/{features}"));
+    let (listed, other): (Vec<_>, Vec<_>) = bucket
+        .list(&format!("{prefix}/out/{features}"))
+        .into_iter()
+        .partition(|m| m.location.extension() == Some("parquet"));
     assert_eq!(listed.len(), 1, "{listed:?}");
+    // Beside the data, the stage's report (hidden from readers of the folder).
+    assert!(other.iter().any(|m| m.location.as_ref().ends_with("/_report.json")), "{other:?}");
     let copy = tempfile::tempdir().expect("tmp");
     std::fs::write(
         copy.path().join("part-00000.parquet"),
