@@ -313,7 +313,12 @@ fn committed_sample_runs_from_s3_like_from_disk() {
         .partition(|m| m.location.extension() == Some("parquet"));
     assert_eq!(listed.len(), 1, "{listed:?}");
     // Beside the data, the stage's report (hidden from readers of the folder).
-    assert!(other.iter().any(|m| m.location.as_ref().ends_with("/_report.json")), "{other:?}");
+    assert!(
+        other
+            .iter()
+            .any(|m| m.location.as_ref().ends_with("/_report.json")),
+        "{other:?}"
+    );
     let copy = tempfile::tempdir().expect("tmp");
     std::fs::write(
         copy.path().join("part-00000.parquet"),
