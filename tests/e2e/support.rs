@@ -118,7 +118,7 @@ pub fn write_config(dir: &Path, inputs: &[(&str, &str)], out: &str, extra: &str)
     for (t, loc) in inputs {
         text.push_str(&format!("{t} = \"{loc}\"\n"));
     }
-    text.push_str(&format!("\n[output]\nurl = \"{out}\"\n\n[engine]\ntarget_partitions = 2\nmemory_limit_mb = 512\n{extra}\n"));
+    text.push_str(&format!("\n[output]\nurl = \"{out}\"\n\n[engine]\ntarget_partitions = 2\nmemory_limit_mb = 2048\n{extra}\n"));
     let path = dir.join("job.toml");
     std::fs::write(&path, text).expect("config");
     path
