@@ -48,6 +48,49 @@ pub enum ModelError {
         detail: String,
     },
 
+    /// A feature matrix does not have the columns (names, in order) the
+    /// preprocessor or model was fitted on. `position` is the first column
+    /// that differs; `<none>` stands for a missing column on either side.
+    #[error(
+        "feature mismatch at column {position}: the model was fitted on `{expected}`, \
+         the matrix has `{found}`"
+    )]
+    FeatureMismatch {
+        /// 0-based position of the first differing column.
+        position: usize,
+        /// The fitted column name at that position (`<none>` if the matrix has
+        /// extra columns).
+        expected: String,
+        /// The matrix's column name at that position (`<none>` if the matrix
+        /// has fewer columns).
+        found: String,
+    },
+
+    /// A value is not finite after preprocessing (imputation and
+    /// standardization), e.g. an input so large that standardizing it
+    /// overflows.
+    #[error("non-finite value {value} in feature `{column}` (row {row}) after preprocessing")]
+    NonFinite {
+        /// Feature name.
+        column: String,
+        /// 0-based row.
+        row: usize,
+        /// The offending value.
+        value: f64,
+    },
+
+    /// The churn labels hold a single class, so no classifier can be fitted.
+    #[error(
+        "labels hold a single class: all {n} customers are {class}; \
+         a churn model needs both churned and retained customers"
+    )]
+    SingleClass {
+        /// Number of labels.
+        n: usize,
+        /// `"churned"` or `"retained"`.
+        class: &'static str,
+    },
+
     /// A special function could not be evaluated to the required accuracy
     /// (series did not converge, argument outside the domain, precision loss).
     #[error("{function}({args}): {detail}")]

@@ -12,6 +12,13 @@
 //! * [`clv`]: discounted customer lifetime value.
 //! * [`metrics`]: evaluation metrics exactly as defined in
 //!   `/work/shared/METRICS.md`.
+//! * [`features`]: named feature matrices and the fitted [`Preprocessor`]
+//!   (median imputation, standardization) of the feature models.
+//! * [`churn`]: P(churn) from features: L2 logistic regression
+//!   (`linfa-logistic`) with per-customer drivers, and a bagged-tree
+//!   challenger (`linfa-trees`) scoring the trees' vote share.
+//! * [`revenue`]: revenue in a horizon from features: Tweedie / Poisson GLM
+//!   with a log link (`linfa-linear`).
 //!
 //! All inputs are validated; nothing panics on bad data (errors are
 //! [`ModelError`]). Raw durations are always days; fitted parameters record
@@ -57,6 +64,36 @@
 //! # }
 //! ```
 //!
+//! # Feature models
+//!
+//! ```
+//! use fidelis_models::{
+//!     FeatureMatrix, LogisticChurnModel, LogisticParams, RevenueModel, RevenueParams,
+//! };
+//!
+//! # fn main() -> fidelis_models::Result<()> {
+//! // One row per customer at the training cutoff; NaN = missing.
+//! let x = FeatureMatrix::from_columns(vec![
+//!     ("recency".into(), vec![3.0, 40.0, 90.0, 10.0, 75.0, 60.0]),
+//!     ("mean_gap".into(), vec![12.0, f64::NAN, 30.0, 8.0, f64::NAN, 45.0]),
+//! ])?;
+//! let churned = [false, true, true, false, true, false];
+//! let revenue = [20.0, 0.0, 0.0, 35.5, 0.0, 12.0];
+//!
+//! let churn = LogisticChurnModel::fit(&x, &churned, &LogisticParams::default())?;
+//! let p_churn = churn.predict_proba(&x)?; // P(churn) in [0, 1]
+//! let why = churn.top_churn_drivers(&x, 1)?; // feature names per customer
+//! let json = churn.to_json()?; // score later with LogisticChurnModel::from_json
+//!
+//! let spend = RevenueModel::fit(&x, &revenue, &RevenueParams::default())?;
+//! let expected = spend.predict(&x)?; // >= 0, finite
+//! assert!(p_churn[1] > p_churn[0] && expected[3] > expected[1]);
+//! assert_eq!(LogisticChurnModel::from_json(&json)?, churn);
+//! # let _ = why;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Performance
 //!
 //! Fits cost per *distinct* `(x, t_x, T)` row ([`Summary::group`]). On the
@@ -76,21 +113,29 @@
 //! (p ≈ 14.3, γ ≈ 7.3). See `tests/cdnow.rs` for all reproduced values.
 
 pub mod bgnbd;
+pub mod churn;
 pub mod clv;
 pub mod error;
+pub mod features;
 pub mod gamma_gamma;
 pub mod hyp2f1;
 pub mod metrics;
 pub mod optim;
 pub mod pareto_nbd;
+pub mod revenue;
+mod sampling;
 pub mod summary;
 
 pub use bgnbd::{BgNbdFit, BgNbdParams, MbgNbdFit, MbgNbdParams};
+pub use churn::{ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams};
 pub use clv::{ClvConfig, ClvEstimate, customer_lifetime_value};
 pub use error::{ModelError, Result};
+pub use features::{ColumnTransform, FeatureMatrix, Preprocessor};
 pub use gamma_gamma::{GammaGammaFit, GammaGammaParams, SpendRow};
 pub use optim::{FitDiagnostics, FitOptions};
 pub use pareto_nbd::{ParetoNbdFit, ParetoNbdParams};
+pub use revenue::{RevenueModel, RevenueParams};
+pub use sampling::TrainingSample;
 pub use summary::{Customer, GroupedRow, GroupedSummary, Summary, TimeUnit};
 
 /// A fitted model of the transaction process (BG/NBD, MBG/NBD, Pareto/NBD).
