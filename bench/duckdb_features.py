@@ -9,6 +9,9 @@ dialects need, so both engines compute the same definitions:
 - the ordered aggregate `first_value(x order by ...)` becomes `first(x order by ...)`;
 - the template variables are filled the way fidelis fills them.
 
+The intermediate models are materialized (as in-memory tables), as fidelis
+materializes them (as Parquet), so both engines compute each once.
+
 Usage: python duckdb_features.py --validated DIR --as-of 2026-11-22 --out FILE [--threads 2]
 prints one JSON line: {"seconds": ..., "rows": ...}
 """
@@ -23,7 +26,10 @@ import time
 import duckdb
 
 SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "features" / "sql"
-STAGING = ["stg_order_lines", "stg_order_days", "stg_interactions"]
+# The model lists of pipeline/features/src/features.rs, in its order; main()
+# checks that they name every .sql file, so a new model cannot be missed here.
+STAGING = ["stg_order_lines", "stg_interactions"]
+INTERMEDIATE = ["int_orders", "int_order_days", "int_customer_events", "int_survey_answers"]
 GROUPS = ["rfm", "trends", "channel", "category", "returns", "engagement", "satisfaction", "customer"]
 
 
@@ -60,9 +66,14 @@ def main() -> None:
     validated = pathlib.Path(a.validated)
     for table in ["purchases", "interactions", "customers"]:
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{validated / table}/*.parquet', hive_partitioning = false)")
-    for name in STAGING + GROUPS:
+    known = set(STAGING + INTERMEDIATE + GROUPS + ["features", "labels"])
+    on_disk = {p.stem for p in SQL_DIR.glob("*.sql")}
+    assert known == on_disk, f"SQL models not in this script's lists: {on_disk ^ known}"
+    for name in STAGING + INTERMEDIATE + GROUPS:
         sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
-        con.execute(f"CREATE VIEW {name} AS {sql}")
+        # Intermediate models are materialized, as fidelis does (in memory here).
+        kind = "TABLE" if name in INTERMEDIATE else "VIEW"
+        con.execute(f"CREATE {kind} {name} AS {sql}")
     final = translate((SQL_DIR / "features.sql").read_text(), as_of, True)
     con.execute(f"COPY ({final}) TO '{a.out}' (FORMAT parquet, COMPRESSION zstd)")
     rows = con.execute(f"SELECT count(*) FROM read_parquet('{a.out}')").fetchone()[0]

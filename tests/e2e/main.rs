@@ -9,4 +9,5 @@ mod generate;
 mod packaging;
 mod s3;
 mod support;
+mod train;
 mod validate;

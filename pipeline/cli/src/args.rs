@@ -33,7 +33,11 @@ pub enum Command {
     Validate(RunArgs),
     /// Compute the customer features as of a cutoff (default: the run date), and optionally labels.
     Features(FeaturesArgs),
-    /// The nightly job for one run date (today: validate, features; stages are added as they land).
+    /// Backtest the churn and revenue models out of time, keep a champion per target, write the models and metrics.
+    Train(RunArgs),
+    /// Score every customer as of the run date with the trained models.
+    Score(RunArgs),
+    /// The nightly job for one run date: validate, features, train, score.
     Run(RunArgs),
     /// Print the resolved settings of a config file as JSON.
     Settings(ConfigArgs),

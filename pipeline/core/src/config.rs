@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub engine: EngineConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub models: ModelsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -124,6 +126,73 @@ fn default_retry_timeout_secs() -> u64 {
     180
 }
 
+/// The models: horizons, quality floors, CLV economics and the seed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Churn = no order day in (D, D + this many days]. Default 90.
+    pub churn_horizon_days: u32,
+    /// Revenue horizons in days, each with its own model. Default [90, 365].
+    pub revenue_horizons_days: Vec<u32>,
+    /// The churn champion's validation ROC AUC must reach this, or the run
+    /// stops with exit code 5 and publishes nothing. Default 0.6.
+    pub min_churn_auc: f64,
+    /// Each revenue champion's validation normalized Gini must reach this
+    /// (exit code 5 otherwise). Default 0.2.
+    pub min_revenue_gini: f64,
+    /// Gross margin on revenue, for CLV. Default 0.3.
+    pub margin: f64,
+    /// Annual discount rate for CLV. Default 0.10.
+    pub annual_discount_rate: f64,
+    /// Training windows pooled for the feature models: cutoffs `D - 2h`,
+    /// `D - 3h`, ... as far as the history allows, at most this many.
+    /// Default 4.
+    pub training_windows: u32,
+    /// Seed of every random choice in training. Default 42.
+    pub seed: u64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            churn_horizon_days: 90,
+            revenue_horizons_days: vec![90, 365],
+            min_churn_auc: 0.6,
+            min_revenue_gini: 0.2,
+            margin: 0.3,
+            annual_discount_rate: 0.10,
+            training_windows: 4,
+            seed: 42,
+        }
+    }
+}
+
+impl ModelsConfig {
+    fn check(&self, origin: &str) -> Result<()> {
+        let bad = |what: String| Err(Error::config(format!("{origin}: models.{what}")));
+        if self.training_windows == 0 {
+            return bad("training_windows must be at least 1".into());
+        }
+        if self.churn_horizon_days == 0 {
+            return bad("churn_horizon_days must be positive".into());
+        }
+        if self.revenue_horizons_days.is_empty() || self.revenue_horizons_days.contains(&0) {
+            return bad("revenue_horizons_days must be a non-empty list of positive days".into());
+        }
+        for (name, v) in [
+            ("min_churn_auc", self.min_churn_auc),
+            ("min_revenue_gini", self.min_revenue_gini),
+            ("margin", self.margin),
+            ("annual_discount_rate", self.annual_discount_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(format!("{name} must be between 0 and 1, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
@@ -164,6 +233,7 @@ pub struct Settings {
     pub validation: ValidationConfig,
     pub engine: EngineConfig,
     pub storage: StorageConfig,
+    pub models: ModelsConfig,
 }
 
 impl Settings {
@@ -226,6 +296,7 @@ impl ConfigFile {
                 "{origin}: engine.target_partitions must be positive"
             )));
         }
+        self.models.check(origin)?;
         if self.output.url.trim().is_empty() {
             return Err(Error::config(format!("{origin}: output.url is empty")));
         }
@@ -272,6 +343,7 @@ impl ConfigFile {
             validation: self.validation,
             engine,
             storage: self.storage,
+            models: self.models,
         })
     }
 }

@@ -94,6 +94,12 @@ impl Error {
         }
     }
 
+    pub fn quality(message: impl fmt::Display) -> Self {
+        Error::Quality {
+            message: message.to_string(),
+        }
+    }
+
     pub fn internal(message: impl fmt::Display) -> Self {
         Error::Internal {
             message: message.to_string(),

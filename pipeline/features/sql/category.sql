@@ -48,7 +48,9 @@ final as (
         t.categories as categories_bought,
         tp.top_category,
         max(b.lines) / cast(t.lines as double) as top_category_share,
-        0.0 - sum((b.lines / cast(t.lines as double)) * ln(b.lines / cast(t.lines as double))) as category_entropy
+        -- rounded to 1e-9: a sum of doubles depends on the order the rows
+        -- arrive in, in its last bits, and reruns must give identical values
+        round(0.0 - sum((b.lines / cast(t.lines as double)) * ln(b.lines / cast(t.lines as double))), 9) as category_entropy
     from by_category as b
     inner join totals as t on t.customer_id = b.customer_id
     inner join top as tp on tp.customer_id = b.customer_id

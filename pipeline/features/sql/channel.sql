@@ -10,15 +10,28 @@ with lines as (
 
 ),
 
+by_order as (
+
+    -- An order counts once in each channel it has a purchase line in.
+    select
+        customer_id,
+        lower(channel) as channel,
+        order_id,
+        sum(amount) as revenue
+    from lines
+    group by customer_id, lower(channel), order_id
+
+),
+
 by_channel as (
 
     select
         customer_id,
-        lower(channel) as channel,
-        count(distinct order_id) as orders,
-        sum(amount) as revenue
-    from lines
-    group by customer_id, lower(channel)
+        channel,
+        count(*) as orders,
+        sum(revenue) as revenue
+    from by_order
+    group by customer_id, channel
 
 ),
 
@@ -60,11 +73,11 @@ shares as (
         sum(case when b.channel = 'app' then b.orders else 0 end) / cast(t.orders as double) as order_share_app,
         sum(case when b.channel = 'marketplace' then b.orders else 0 end) / cast(t.orders as double) as order_share_marketplace,
         sum(case when b.channel = 'phone' then b.orders else 0 end) / cast(t.orders as double) as order_share_phone,
-        case when t.revenue > 0 then sum(case when b.channel = 'store' then b.revenue else 0 end) / t.revenue end as revenue_share_store,
-        case when t.revenue > 0 then sum(case when b.channel = 'web' then b.revenue else 0 end) / t.revenue end as revenue_share_web,
-        case when t.revenue > 0 then sum(case when b.channel = 'app' then b.revenue else 0 end) / t.revenue end as revenue_share_app,
-        case when t.revenue > 0 then sum(case when b.channel = 'marketplace' then b.revenue else 0 end) / t.revenue end as revenue_share_marketplace,
-        case when t.revenue > 0 then sum(case when b.channel = 'phone' then b.revenue else 0 end) / t.revenue end as revenue_share_phone
+        case when t.revenue > 0 then cast(sum(case when b.channel = 'store' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_store,
+        case when t.revenue > 0 then cast(sum(case when b.channel = 'web' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_web,
+        case when t.revenue > 0 then cast(sum(case when b.channel = 'app' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_app,
+        case when t.revenue > 0 then cast(sum(case when b.channel = 'marketplace' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_marketplace,
+        case when t.revenue > 0 then cast(sum(case when b.channel = 'phone' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_phone
     from by_channel as b
     inner join totals as t on t.customer_id = b.customer_id
     group by b.customer_id, t.orders, t.revenue

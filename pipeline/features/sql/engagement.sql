@@ -13,7 +13,8 @@
 
 with events as (
 
-    select * from stg_interactions
+    -- one row per customer, channel and event type (int_customer_events)
+    select * from int_customer_events
 
 ),
 
@@ -21,37 +22,37 @@ counts as (
 
     select
         customer_id,
-        count(case when channel = 'email' and event_type = 'send' and event_day > {{ cutoff_day }} - 30 then 1 end) as email_sends_30d,
-        count(case when channel = 'email' and event_type = 'open' and event_day > {{ cutoff_day }} - 30 then 1 end) as email_opens_30d,
-        count(case when channel = 'email' and event_type = 'click' and event_day > {{ cutoff_day }} - 30 then 1 end) as email_clicks_30d,
-        count(case when channel = 'email' and event_type = 'send' and event_day > {{ cutoff_day }} - 90 then 1 end) as email_sends_90d,
-        count(case when channel = 'email' and event_type = 'open' and event_day > {{ cutoff_day }} - 90 then 1 end) as email_opens_90d,
-        count(case when channel = 'email' and event_type = 'click' and event_day > {{ cutoff_day }} - 90 then 1 end) as email_clicks_90d,
-        {{ cutoff_day }} - max(case when channel = 'email' and event_type = 'open' then event_day end) as email_days_since_last_open,
-        {{ cutoff_day }} - max(case when channel = 'email' and event_type = 'click' then event_day end) as email_days_since_last_click,
-        count(case when channel = 'sms' and event_type = 'send' and event_day > {{ cutoff_day }} - 30 then 1 end) as sms_sends_30d,
-        count(case when channel = 'sms' and event_type = 'open' and event_day > {{ cutoff_day }} - 30 then 1 end) as sms_opens_30d,
-        count(case when channel = 'sms' and event_type = 'click' and event_day > {{ cutoff_day }} - 30 then 1 end) as sms_clicks_30d,
-        count(case when channel = 'sms' and event_type = 'send' and event_day > {{ cutoff_day }} - 90 then 1 end) as sms_sends_90d,
-        count(case when channel = 'sms' and event_type = 'open' and event_day > {{ cutoff_day }} - 90 then 1 end) as sms_opens_90d,
-        count(case when channel = 'sms' and event_type = 'click' and event_day > {{ cutoff_day }} - 90 then 1 end) as sms_clicks_90d,
-        {{ cutoff_day }} - max(case when channel = 'sms' and event_type = 'open' then event_day end) as sms_days_since_last_open,
-        {{ cutoff_day }} - max(case when channel = 'sms' and event_type = 'click' then event_day end) as sms_days_since_last_click,
-        count(case when channel = 'push' and event_type = 'send' and event_day > {{ cutoff_day }} - 30 then 1 end) as push_sends_30d,
-        count(case when channel = 'push' and event_type = 'open' and event_day > {{ cutoff_day }} - 30 then 1 end) as push_opens_30d,
-        count(case when channel = 'push' and event_type = 'click' and event_day > {{ cutoff_day }} - 30 then 1 end) as push_clicks_30d,
-        count(case when channel = 'push' and event_type = 'send' and event_day > {{ cutoff_day }} - 90 then 1 end) as push_sends_90d,
-        count(case when channel = 'push' and event_type = 'open' and event_day > {{ cutoff_day }} - 90 then 1 end) as push_opens_90d,
-        count(case when channel = 'push' and event_type = 'click' and event_day > {{ cutoff_day }} - 90 then 1 end) as push_clicks_90d,
-        {{ cutoff_day }} - max(case when channel = 'push' and event_type = 'open' then event_day end) as push_days_since_last_open,
-        {{ cutoff_day }} - max(case when channel = 'push' and event_type = 'click' then event_day end) as push_days_since_last_click,
-        count(case when channel = 'web' and event_type = 'visit' and event_day > {{ cutoff_day }} - 30 then 1 end) as web_visits_30d,
-        count(case when channel = 'app' and event_type = 'visit' and event_day > {{ cutoff_day }} - 30 then 1 end) as app_visits_30d,
-        count(case when event_type = 'cart_abandon' and event_day > {{ cutoff_day }} - 30 then 1 end) as cart_abandons_30d,
-        count(case when channel = 'web' and event_type = 'visit' and event_day > {{ cutoff_day }} - 90 then 1 end) as web_visits_90d,
-        count(case when channel = 'app' and event_type = 'visit' and event_day > {{ cutoff_day }} - 90 then 1 end) as app_visits_90d,
-        count(case when event_type = 'cart_abandon' and event_day > {{ cutoff_day }} - 90 then 1 end) as cart_abandons_90d,
-        {{ cutoff_day }} - max(event_day) as days_since_last_interaction
+        sum(case when channel = 'email' and event_type = 'send' then events_30d else 0 end) as email_sends_30d,
+        sum(case when channel = 'email' and event_type = 'open' then events_30d else 0 end) as email_opens_30d,
+        sum(case when channel = 'email' and event_type = 'click' then events_30d else 0 end) as email_clicks_30d,
+        sum(case when channel = 'email' and event_type = 'send' then events_90d else 0 end) as email_sends_90d,
+        sum(case when channel = 'email' and event_type = 'open' then events_90d else 0 end) as email_opens_90d,
+        sum(case when channel = 'email' and event_type = 'click' then events_90d else 0 end) as email_clicks_90d,
+        {{ cutoff_day }} - max(case when channel = 'email' and event_type = 'open' then last_event_day end) as email_days_since_last_open,
+        {{ cutoff_day }} - max(case when channel = 'email' and event_type = 'click' then last_event_day end) as email_days_since_last_click,
+        sum(case when channel = 'sms' and event_type = 'send' then events_30d else 0 end) as sms_sends_30d,
+        sum(case when channel = 'sms' and event_type = 'open' then events_30d else 0 end) as sms_opens_30d,
+        sum(case when channel = 'sms' and event_type = 'click' then events_30d else 0 end) as sms_clicks_30d,
+        sum(case when channel = 'sms' and event_type = 'send' then events_90d else 0 end) as sms_sends_90d,
+        sum(case when channel = 'sms' and event_type = 'open' then events_90d else 0 end) as sms_opens_90d,
+        sum(case when channel = 'sms' and event_type = 'click' then events_90d else 0 end) as sms_clicks_90d,
+        {{ cutoff_day }} - max(case when channel = 'sms' and event_type = 'open' then last_event_day end) as sms_days_since_last_open,
+        {{ cutoff_day }} - max(case when channel = 'sms' and event_type = 'click' then last_event_day end) as sms_days_since_last_click,
+        sum(case when channel = 'push' and event_type = 'send' then events_30d else 0 end) as push_sends_30d,
+        sum(case when channel = 'push' and event_type = 'open' then events_30d else 0 end) as push_opens_30d,
+        sum(case when channel = 'push' and event_type = 'click' then events_30d else 0 end) as push_clicks_30d,
+        sum(case when channel = 'push' and event_type = 'send' then events_90d else 0 end) as push_sends_90d,
+        sum(case when channel = 'push' and event_type = 'open' then events_90d else 0 end) as push_opens_90d,
+        sum(case when channel = 'push' and event_type = 'click' then events_90d else 0 end) as push_clicks_90d,
+        {{ cutoff_day }} - max(case when channel = 'push' and event_type = 'open' then last_event_day end) as push_days_since_last_open,
+        {{ cutoff_day }} - max(case when channel = 'push' and event_type = 'click' then last_event_day end) as push_days_since_last_click,
+        sum(case when channel = 'web' and event_type = 'visit' then events_30d else 0 end) as web_visits_30d,
+        sum(case when channel = 'app' and event_type = 'visit' then events_30d else 0 end) as app_visits_30d,
+        sum(case when event_type = 'cart_abandon' then events_30d else 0 end) as cart_abandons_30d,
+        sum(case when channel = 'web' and event_type = 'visit' then events_90d else 0 end) as web_visits_90d,
+        sum(case when channel = 'app' and event_type = 'visit' then events_90d else 0 end) as app_visits_90d,
+        sum(case when event_type = 'cart_abandon' then events_90d else 0 end) as cart_abandons_90d,
+        {{ cutoff_day }} - max(last_event_day) as days_since_last_interaction
     from events
     group by customer_id
 

@@ -10,9 +10,11 @@
 
 with spine as (
 
-    select customer_id from stg_order_lines
+    -- From the materialized intermediate models, not the event tables: the
+    -- same customers, read from a few rows per customer.
+    select customer_id from int_orders
     union all
-    select customer_id from stg_interactions
+    select customer_id from int_customer_events
     union all
     select customer_id from customer
 
@@ -20,7 +22,7 @@ with spine as (
 
 customers as (
 
-    select distinct customer_id from spine
+    select customer_id from spine group by customer_id
 
 ),
 

@@ -12,7 +12,7 @@ with lines as (
     select
         customer_id,
         order_id,
-        amount,
+        cast(amount as decimal(18, 6)) as amount,            -- exact sums (stg_order_lines)
         amount >= 0 as is_purchase,
         arrow_cast(order_ts, 'Int64') / 86400000000 as order_day
     from purchases
@@ -22,22 +22,61 @@ with lines as (
 
 population as (
 
-    select distinct customer_id
+    select customer_id
     from lines
     where is_purchase and order_day <= {{ cutoff_day }}
+    group by customer_id
+
+),
+
+horizon_lines as (
+
+    select * from lines where order_day > {{ cutoff_day }}
+
+),
+
+horizon_days as (
+
+    -- Distinct purchase days and orders are counted by grouping first (a
+    -- count(distinct) keeps an unspillable hash set per customer).
+    select customer_id, count(*) as order_days
+    from (
+        select customer_id, order_day
+        from horizon_lines
+        where is_purchase
+        group by customer_id, order_day
+    )
+    group by customer_id
+
+),
+
+horizon_orders as (
+
+    select customer_id, count(*) as orders
+    from (
+        select customer_id, order_id
+        from horizon_lines
+        where is_purchase
+        group by customer_id, order_id
+    )
+    group by customer_id
 
 ),
 
 horizon as (
 
     select
-        customer_id,
-        count(distinct case when is_purchase then order_day end) as order_days,
-        count(distinct case when is_purchase then order_id end) as orders,
-        sum(amount) as net_amount
-    from lines
-    where order_day > {{ cutoff_day }}
-    group by customer_id
+        a.customer_id,
+        coalesce(d.order_days, 0) as order_days,
+        coalesce(o.orders, 0) as orders,
+        a.net_amount
+    from (
+        select customer_id, sum(amount) as net_amount
+        from horizon_lines
+        group by customer_id
+    ) as a
+    left join horizon_days as d on d.customer_id = a.customer_id
+    left join horizon_orders as o on o.customer_id = a.customer_id
 
 ),
 
@@ -48,7 +87,7 @@ final as (
         coalesce(h.order_days, 0) = 0 as churned,
         coalesce(h.order_days, 0) as order_days,
         coalesce(h.orders, 0) as orders,
-        greatest(coalesce(h.net_amount, 0.0), 0.0) as revenue
+        greatest(coalesce(cast(h.net_amount as double), 0.0), 0.0) as revenue
     from population as p
     left join horizon as h on h.customer_id = p.customer_id
 

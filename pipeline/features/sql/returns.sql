@@ -22,8 +22,8 @@ final as (
         end as return_rate,
         case
             when sum(case when is_purchase then amount else 0 end) > 0
-            then 0.0 - sum(case when not is_purchase then amount else 0 end)
-                / sum(case when is_purchase then amount else 0 end)
+            then 0.0 - cast(sum(case when not is_purchase then amount else 0 end) as double)
+                / cast(sum(case when is_purchase then amount else 0 end) as double)
         end as returned_value_share
     from lines
     group by customer_id

@@ -6,28 +6,7 @@
 
 with order_days as (
 
-    select * from stg_order_days where is_order_day
-
-),
-
-lines as (
-
-    select * from stg_order_lines
-
-),
-
-ranked_days as (
-
-    select
-        customer_id,
-        order_day,
-        day_amount,
-        order_day - lag(order_day) over (
-            partition by customer_id order by order_day
-        ) as gap_days,
-        row_number() over (partition by customer_id order by order_day) as day_rank,
-        row_number() over (partition by customer_id order by order_day desc) as day_rank_desc
-    from order_days
+    select * from int_order_days where is_order_day
 
 ),
 
@@ -38,24 +17,25 @@ day_summary as (
         min(order_day) as first_order_day,
         max(order_day) as last_order_day,
         count(*) as order_days,
-        avg(gap_days) as mean_gap_days,                      -- null with one order day
-        max(case when day_rank_desc = 1 then gap_days end) as last_gap_days,
-        avg(case when day_rank > 1 then day_amount end) as repeat_day_mean
-    from ranked_days
+        sum(day_amount) as day_amount
+    from order_days
     group by customer_id
 
 ),
 
-orders as (
+day_edges as (
 
-    -- An order's value is the sum of all its lines, returns included.
+    -- The first order day's amount and the order day before the last: with
+    -- them, the gaps and the repeat mean need no window over the days (the
+    -- mean of the gaps between consecutive days telescopes to
+    -- (last - first) / (days - 1)).
     select
-        customer_id,
-        order_id,
-        sum(amount) as order_value,
-        bool_or(is_purchase) as is_order
-    from lines
-    group by customer_id, order_id
+        s.customer_id,
+        sum(case when d.order_day = s.first_order_day then d.day_amount end) as first_day_amount,
+        max(case when d.order_day < s.last_order_day then d.order_day end) as previous_order_day
+    from day_summary as s
+    inner join order_days as d on d.customer_id = s.customer_id
+    group by s.customer_id
 
 ),
 
@@ -66,7 +46,7 @@ order_summary as (
         count(case when is_order then 1 end) as orders,
         sum(order_value) as net_revenue,                     -- everything, refunds included
         max(case when is_order then order_value end) as max_order_value
-    from orders
+    from int_orders
     group by customer_id
 
 ),
@@ -80,17 +60,25 @@ final as (
         o.orders,
         o.orders - 1 as repeat_orders,
         d.order_days,
-        o.net_revenue,
-        o.net_revenue / o.orders as mean_order_value,
-        o.max_order_value,
-        d.mean_gap_days,
-        d.last_gap_days,
+        cast(o.net_revenue as double) as net_revenue,
+        cast(o.net_revenue as double) / o.orders as mean_order_value,
+        cast(o.max_order_value as double) as max_order_value,
+        case
+            when d.order_days > 1
+            then (d.last_order_day - d.first_order_day) / cast(d.order_days - 1 as double)
+        end as mean_gap_days,                                -- null with one order day
+        d.last_order_day - e.previous_order_day as last_gap_days,
         -- The BTYD summary, in days (docs/features.md):
         d.order_days - 1 as btyd_x,
         d.last_order_day - d.first_order_day as btyd_t_x,
         {{ cutoff_day }} - d.first_order_day as btyd_t,
-        coalesce(d.repeat_day_mean, 0.0) as btyd_m
+        case
+            when d.order_days > 1
+            then cast(d.day_amount - e.first_day_amount as double) / (d.order_days - 1)
+            else 0.0
+        end as btyd_m                                        -- mean repeat order-day value
     from day_summary as d
+    inner join day_edges as e on e.customer_id = d.customer_id
     inner join order_summary as o on o.customer_id = d.customer_id
 
 )

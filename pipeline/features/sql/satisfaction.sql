@@ -10,30 +10,35 @@
 
 with events as (
 
-    select * from stg_interactions
+    -- one row per customer, channel and event type (int_customer_events)
+    select * from int_customer_events
+
+),
+
+counts as (
+
+    select
+        customer_id,
+        sum(case when channel = 'social' then events_90d else 0 end) as social_interactions_90d,
+        sum(case when channel = 'social' then events else 0 end) as social_interactions,
+        sum(case when event_type = 'ticket' then events_90d else 0 end) as support_tickets_90d,
+        sum(case when event_type = 'complaint' then events_90d else 0 end) as complaints_90d,
+        bool_or(channel = 'email' and event_type = 'unsubscribe') as unsubscribed_email,
+        bool_or(channel = 'sms' and event_type = 'unsubscribe') as unsubscribed_sms,
+        bool_or(channel = 'push' and event_type = 'unsubscribe') as unsubscribed_push
+    from events
+    group by customer_id
 
 ),
 
 final as (
 
     select
-        customer_id,
-        count(case when channel = 'social' and event_day > {{ cutoff_day }} - 90 then 1 end) as social_interactions_90d,
-        count(case when channel = 'social' then 1 end) as social_interactions,
-        count(case when event_type = 'ticket' and event_day > {{ cutoff_day }} - 90 then 1 end) as support_tickets_90d,
-        count(case when event_type = 'complaint' and event_day > {{ cutoff_day }} - 90 then 1 end) as complaints_90d,
-        -- The latest answer; ties on the timestamp go to the lower score.
-        first_value(case when event_type = 'nps' then value end order by
-            case when event_type = 'nps' and value is not null then 0 else 1 end,
-            event_ts desc, value) as last_nps,
-        first_value(case when event_type = 'csat' then value end order by
-            case when event_type = 'csat' and value is not null then 0 else 1 end,
-            event_ts desc, value) as last_csat,
-        bool_or(channel = 'email' and event_type = 'unsubscribe') as unsubscribed_email,
-        bool_or(channel = 'sms' and event_type = 'unsubscribe') as unsubscribed_sms,
-        bool_or(channel = 'push' and event_type = 'unsubscribe') as unsubscribed_push
-    from events
-    group by customer_id
+        c.*,
+        a.last_nps,
+        a.last_csat
+    from counts as c
+    left join int_survey_answers as a on a.customer_id = c.customer_id
 
 )
 

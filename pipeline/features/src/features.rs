@@ -17,7 +17,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{Days, NaiveDate};
 use datafusion::dataframe::DataFrame;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -40,12 +40,33 @@ pub const STAGING: &[SqlModel] = &[
         sql: include_str!("../sql/stg_order_lines.sql"),
     },
     SqlModel {
-        name: "stg_order_days",
-        sql: include_str!("../sql/stg_order_days.sql"),
-    },
-    SqlModel {
         name: "stg_interactions",
         sql: include_str!("../sql/stg_interactions.sql"),
+    },
+];
+
+/// Intermediate models, materialized in this order: each is computed once,
+/// written as Parquet under `intermediate/as_of=C/<name>/` in the run's staging
+/// area and read back as a table by the models after it. DataFusion inlines
+/// a view wherever it is used, so a model that several groups read (the
+/// orders, the customer-days, the interactions counted once) would
+/// otherwise be recomputed from the event tables for each of them.
+pub const INTERMEDIATE: &[SqlModel] = &[
+    SqlModel {
+        name: "int_orders",
+        sql: include_str!("../sql/int_orders.sql"),
+    },
+    SqlModel {
+        name: "int_order_days",
+        sql: include_str!("../sql/int_order_days.sql"),
+    },
+    SqlModel {
+        name: "int_customer_events",
+        sql: include_str!("../sql/int_customer_events.sql"),
+    },
+    SqlModel {
+        name: "int_survey_answers",
+        sql: include_str!("../sql/int_survey_answers.sql"),
     },
 ];
 
@@ -126,10 +147,28 @@ fn ts_literal(micros: i64) -> String {
     format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
 }
 
+/// The SQL of a model: the embedded file, or, when `FIDELIS_SQL_DIR` is set
+/// (a development override for trying a change to the SQL on real data
+/// without rebuilding), `$FIDELIS_SQL_DIR/<name>.sql`. The override is
+/// logged, so a run that used it says so.
+fn model_sql(model: &SqlModel) -> Result<String> {
+    let Some(dir) = std::env::var_os("FIDELIS_SQL_DIR") else {
+        return Ok(model.sql.to_string());
+    };
+    let path = std::path::Path::new(&dir).join(format!("{}.sql", model.name));
+    tracing::warn!(model = model.name, path = %path.display(), "SQL model read from FIDELIS_SQL_DIR, not the embedded file");
+    std::fs::read_to_string(&path).map_err(|e| {
+        Error::config(format!(
+            "FIDELIS_SQL_DIR: cannot read {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// Fill the `{{ name }}` variables of a SQL model; a variable left unfilled
 /// is an error naming the model (a bug, caught by every test).
 pub fn render(model: &SqlModel, vars: &[(&str, String)]) -> Result<String> {
-    let mut sql = model.sql.to_string();
+    let mut sql = model_sql(model)?;
     for (k, v) in vars {
         sql = sql.replace(&format!("{{{{ {k} }}}}"), v);
     }
@@ -151,6 +190,14 @@ fn cutoff_vars(as_of: RunDate) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// One materialized intermediate model: what it wrote and how long it took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRun {
+    pub name: String,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
 /// What the feature stage wrote.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureReport {
@@ -162,6 +209,10 @@ pub struct FeatureReport {
     /// Feature groups computed, and those left out for want of a table.
     pub groups: Vec<String>,
     pub groups_left_out: Vec<String>,
+    /// The intermediate models, in the order they ran.
+    pub models: Vec<ModelRun>,
+    /// Seconds for the final join and write, after the intermediate models.
+    pub final_seconds: f64,
     pub seconds: f64,
 }
 
@@ -178,6 +229,11 @@ pub struct LabelReport {
 /// Where the features of a cutoff are staged.
 pub fn features_location(out: &Location, run_date: RunDate, as_of: RunDate) -> Location {
     staging(out, run_date).child(&format!("features/as_of={as_of}"))
+}
+
+/// Where the intermediate models of a cutoff are staged.
+pub fn models_location(out: &Location, run_date: RunDate, as_of: RunDate) -> Location {
+    staging(out, run_date).child(&format!("intermediate/as_of={as_of}"))
 }
 
 /// Where the labels of a cutoff and horizon are staged.
@@ -236,6 +292,32 @@ async fn register_sql(ctx: &SessionContext, name: &str, sql: &str) -> Result<()>
     Ok(())
 }
 
+/// Run a model, write its rows as Parquet under `loc` and register them
+/// under the model's name.
+async fn materialize(
+    ctx: &SessionContext,
+    model: &SqlModel,
+    sql: &str,
+    loc: &Location,
+) -> Result<ModelRun> {
+    let started = Instant::now();
+    let df = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::internal_with(format!("SQL model {}:\n{sql}", model.name), e))?;
+    let rows = write_df(df, &loc.child("part-00000.parquet")).await?;
+    ctx.register_parquet(model.name, loc.url() + "/", ParquetReadOptions::default())
+        .await
+        .map_err(|e| Error::internal_with(format!("registering {}", model.name), e))?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(model = model.name, rows, seconds, "materialized");
+    Ok(ModelRun {
+        name: model.name.to_string(),
+        rows,
+        seconds,
+    })
+}
+
 /// Compute the features as of `as_of` from the validated tables of
 /// `run_date` and stage them as Parquet.
 pub async fn build_features(
@@ -262,9 +344,19 @@ pub async fn build_features(
         "interactions_flag_default",
         if has_interactions { "false" } else { "null" }.to_string(),
     ));
-    for m in STAGING.iter().chain(GROUPS) {
+    for m in STAGING {
         register_sql(&ctx, m.name, &render(m, &vars)?).await?;
     }
+    let models_loc = models_location(&out, run_date, as_of);
+    models_loc.delete_all().await?;
+    let mut models = Vec::new();
+    for m in INTERMEDIATE {
+        models.push(materialize(&ctx, m, &render(m, &vars)?, &models_loc.child(m.name)).await?);
+    }
+    for m in GROUPS {
+        register_sql(&ctx, m.name, &render(m, &vars)?).await?;
+    }
+    let final_started = Instant::now();
     let sql = render(&FEATURES, &vars)?;
     let df = ctx
         .sql(&sql)
@@ -305,6 +397,8 @@ pub async fn build_features(
         columns,
         groups: GROUPS.iter().map(|g| g.name.to_string()).collect(),
         groups_left_out: groups_left_out(&report),
+        models,
+        final_seconds: final_started.elapsed().as_secs_f64(),
         seconds: started.elapsed().as_secs_f64(),
     };
     // Beside the data, hidden from readers of the folder (leading `_`).

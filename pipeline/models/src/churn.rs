@@ -631,15 +631,16 @@ impl ForestParams {
 
 /// One tree and the feature columns (indices into the preprocessor's) it
 /// was fitted on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct BaggedTree {
     tree: DecisionTree<f64, bool>,
     features: Vec<usize>,
 }
 
-/// Bagged decision trees; P(churn) = share of trees voting churn. Not
-/// serializable (linfa-trees' types); refit from the features when needed.
-#[derive(Debug, Clone, PartialEq)]
+/// Bagged decision trees; P(churn) = share of trees voting churn.
+/// Serializable through `linfa-trees`' `serde` feature (the trees' splits
+/// and leaf labels), so a later process scores without refitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestChurnModel {
     preprocessor: Preprocessor,
     trees: Vec<BaggedTree>,

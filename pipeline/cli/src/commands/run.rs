@@ -87,7 +87,7 @@ pub async fn validate(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_features(
+pub(crate) async fn run_features(
     settings: &Settings,
     run_date: RunDate,
     as_of: RunDate,
@@ -146,7 +146,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let report = run_validate(&settings, run_date).await?;
     print_report(&report);
-    run_features(&settings, run_date, run_date, None).await?;
+    // train computes the features as of the run date first.
+    super::train::run_train(&settings, run_date).await?;
+    super::train::run_score(&settings, run_date).await?;
     tracing::info!(stage = "run", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())
 }

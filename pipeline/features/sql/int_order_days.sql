@@ -1,6 +1,7 @@
--- stg_order_days: customer-days, the BTYD unit of a transaction.
+-- int_order_days: customer-days, the BTYD unit of a transaction.
 --
 -- grain: one row per customer and UTC day with at least one order line.
+-- Materialized (read by rfm twice and by trends).
 --
 -- An order day is a day with at least one line whose amount is >= 0 (a
 -- purchase, even a free one); a day with only returns is not an order day, but
@@ -18,8 +19,7 @@ final as (
         customer_id,
         order_day,
         sum(amount) as day_amount,                           -- net of same-day returns
-        bool_or(is_purchase) as is_order_day,
-        count(distinct case when is_purchase then order_id end) as day_orders
+        bool_or(is_purchase) as is_order_day
     from lines
     group by customer_id, order_day
 

@@ -1,0 +1,146 @@
+//! BG/NBD + Gamma-Gamma at one cutoff: the probabilistic baseline of every
+//! target, and the source of the BTYD input features of the feature models.
+
+use serde::{Deserialize, Serialize};
+
+use fidelis_core::{Error, Result};
+use fidelis_models::{
+    BgNbdParams, Customer, FitDiagnostics, FitOptions, GammaGammaParams, Summary, TimeUnit,
+    TransactionModel,
+};
+
+use crate::table::FeatureTable;
+
+/// BG/NBD and Gamma-Gamma fitted on the buyers of one feature table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BtydFit {
+    /// The cutoff the fit used (the feature table's `as_of`).
+    pub as_of: String,
+    pub bgnbd: BgNbdParams,
+    pub bgnbd_diagnostics: FitDiagnostics,
+    /// `None` when the spend model cannot be fitted (no repeat buyer with a
+    /// positive spend, or `q <= 1`); `gamma_gamma_note` says why, and every
+    /// customer's expected order-day value is then `fallback_value`.
+    pub gamma_gamma: Option<GammaGammaParams>,
+    pub gamma_gamma_note: Option<String>,
+    /// Mean repeat order-day value of the repeat buyers (0 without any).
+    pub fallback_value: f64,
+}
+
+/// What the BTYD models say about one customer for one horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BtydPrediction {
+    pub p_alive: f64,
+    /// Expected order days in `(C, C + h]`.
+    pub expected_orders: f64,
+    /// P(no order day in `(C, C + h]`).
+    pub p_no_order: f64,
+    /// Expected value of an order day (Gamma-Gamma).
+    pub expected_value: f64,
+}
+
+impl BtydPrediction {
+    pub fn expected_revenue(&self) -> f64 {
+        self.expected_orders * self.expected_value
+    }
+}
+
+fn model_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::quality(format!("{what}: {e}"))
+}
+
+impl BtydFit {
+    /// Fits on the buyers of `table` (weeks as the fitting unit: the
+    /// parameters are then on the scale practitioners quote; data stay in
+    /// days).
+    pub fn fit(table: &FeatureTable, as_of: &str) -> Result<Self> {
+        let mut customers = Vec::new();
+        for i in table.buyers() {
+            if let Some(c) = table.customer(i)? {
+                customers.push(c);
+            }
+        }
+        if customers.is_empty() {
+            return Err(Error::data(
+                format!("features as of {as_of}"),
+                "no customer has an order day: nothing to fit the BTYD models on",
+            ));
+        }
+        let summary = Summary::new(customers).map_err(|e| model_err("BTYD summary", e))?;
+        let fit = BgNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())
+            .map_err(|e| model_err(&format!("BG/NBD as of {as_of}"), e))?;
+        let repeat: Vec<f64> = summary
+            .customers()
+            .iter()
+            .filter(|c| c.x > 0)
+            .map(|c| c.m)
+            .collect();
+        let fallback_value = if repeat.is_empty() {
+            0.0
+        } else {
+            repeat.iter().sum::<f64>() / repeat.len() as f64
+        };
+        let (gamma_gamma, gamma_gamma_note) = match GammaGammaParams::fit(
+            &summary,
+            &FitOptions::default(),
+        ) {
+            Ok(f) => (Some(f.params), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "Gamma-Gamma not fitted ({e}); every order day is valued at the mean repeat value {fallback_value:.4}"
+                )),
+            ),
+        };
+        Ok(Self {
+            as_of: as_of.to_string(),
+            bgnbd: fit.params,
+            bgnbd_diagnostics: fit.diagnostics,
+            gamma_gamma,
+            gamma_gamma_note,
+            fallback_value,
+        })
+    }
+
+    /// Predictions for one customer over `horizon_days`.
+    pub fn predict(&self, c: &Customer, horizon_days: f64) -> Result<BtydPrediction> {
+        let e = |what: &str, err: fidelis_models::ModelError| {
+            Error::internal(format!("BTYD {what}: {err}"))
+        };
+        let p_alive = self.bgnbd.p_alive(c).map_err(|x| e("P(alive)", x))?;
+        let expected_orders = self
+            .bgnbd
+            .expected_transactions(c, horizon_days)
+            .map_err(|x| e("expected orders", x))?;
+        let p_no_order = self
+            .bgnbd
+            .prob_no_purchase(c, horizon_days)
+            .map_err(|x| e("P(no order)", x))?;
+        let expected_value = match &self.gamma_gamma {
+            Some(g) => g
+                .conditional_expected_value(c.x, c.m)
+                .map_err(|x| e("expected value", x))?,
+            None => self.fallback_value,
+        };
+        Ok(BtydPrediction {
+            p_alive,
+            expected_orders,
+            p_no_order: p_no_order.clamp(0.0, 1.0),
+            expected_value: expected_value.max(0.0),
+        })
+    }
+
+    /// Predictions for every row of `table` (`None` for prospects).
+    pub fn predict_table(
+        &self,
+        table: &FeatureTable,
+        horizon_days: f64,
+    ) -> Result<Vec<Option<BtydPrediction>>> {
+        (0..table.len())
+            .map(|i| match table.customer(i)? {
+                Some(c) => self.predict(&c, horizon_days).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,154 @@
+//! The model stage end to end on the committed sample, judged against the
+//! generator's ground truth (what each customer really did in the 90 and 365
+//! days after the run date), plus determinism and the quality floor.
+
+use std::path::Path;
+
+use fidelis_models::metrics::roc_auc;
+use fidelis_train::ModelSet;
+use fidelis_train::table::FeatureTable;
+
+use crate::support::{assert_exit, read_parquet_dir, repo, run, strings, write_config};
+
+const RUN_DATE: &str = "2026-11-22";
+
+fn sample_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let s = repo().join("sample-data/retail");
+    let p = |t: &str| s.join(t).to_string_lossy().into_owned();
+    write_config(
+        dir,
+        &[
+            ("purchases", &p("purchases")),
+            ("interactions", &p("interactions")),
+            ("customers", &p("customers")),
+        ],
+        &dir.join("out").to_string_lossy(),
+        extra,
+    )
+}
+
+fn floats(batches: &[arrow::array::RecordBatch], name: &str) -> Vec<Option<f64>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type};
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        let c = if c.data_type() == &DataType::Boolean {
+            arrow::compute::cast(c, &DataType::Int8).expect("bool")
+        } else {
+            std::sync::Arc::clone(c)
+        };
+        let f = arrow::compute::cast(&c, &DataType::Float64).expect("cast");
+        let f = f.as_primitive::<Float64Type>();
+        out.extend((0..f.len()).map(|i| f.is_valid(i).then(|| f.value(i))));
+    }
+    out
+}
+
+/// `(id -> value)` of a column.
+fn column_by_id(
+    batches: &[arrow::array::RecordBatch],
+    name: &str,
+) -> std::collections::HashMap<String, Option<f64>> {
+    strings(batches, "customer_id")
+        .into_iter()
+        .map(|id| id.expect("id"))
+        .zip(floats(batches, name))
+        .collect()
+}
+
+#[test]
+fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = sample_config(dir.path(), "");
+    let cfg = cfg.to_string_lossy();
+    let o = run(&["run", "--config", &cfg, "--run-date", RUN_DATE]);
+    assert_exit(&o, 0);
+    let staged = dir.path().join(format!("out/_staging/run_date={RUN_DATE}"));
+    let model_json = std::fs::read(staged.join("models/model.json")).expect("model.json");
+    let set: ModelSet = serde_json::from_slice(&model_json).expect("model");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(staged.join("models/metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    // Three years of history: every target ran the feature-model backtest.
+    assert!(
+        metrics["churn"]["fallback"].is_null(),
+        "{}",
+        metrics["churn"]
+    );
+    for t in metrics["revenue"].as_array().expect("revenue") {
+        assert!(t["fallback"].is_null(), "{t}");
+    }
+
+    let scores = read_parquet_dir(&staged.join("scores"));
+    let features = read_parquet_dir(&staged.join(format!("features/as_of={RUN_DATE}")));
+    let table = FeatureTable::from_batches(&features, "features").expect("features");
+    let truth = read_parquet_dir(&repo().join("sample-data/retail/truth"));
+    let truth_days = column_by_id(&truth, "order_days_90d");
+    let truth_rev = column_by_id(&truth, "revenue_365d");
+    let churn_p = column_by_id(&scores, "churn_probability");
+    let revenue_365 = column_by_id(&scores, "expected_revenue_365d");
+    let recency = column_by_id(&features, "recency_days");
+
+    // The population: customers with an order day by the run date.
+    let (mut labels, mut champion, mut bgnbd, mut days_since) = (vec![], vec![], vec![], vec![]);
+    let (mut predicted, mut actual) = (0.0, 0.0);
+    for i in table.buyers() {
+        let id = &table.ids[i];
+        let c = table.customer(i).expect("summary").expect("buyer");
+        labels.push(truth_days[id].expect("truth") == 0.0);
+        champion.push(churn_p[id].expect("churn probability"));
+        bgnbd.push(set.btyd.predict(&c, 90.0).expect("bgnbd").p_no_order);
+        days_since.push(recency[id].expect("recency"));
+        predicted += revenue_365[id].expect("revenue");
+        actual += truth_rev[id].expect("truth revenue");
+    }
+    assert!(labels.len() > 3000, "{} buyers", labels.len());
+    let auc = roc_auc(&labels, &champion).expect("auc");
+    let auc_bgnbd = roc_auc(&labels, &bgnbd).expect("auc");
+    let auc_recency = roc_auc(&labels, &days_since).expect("auc");
+    eprintln!(
+        "truth: churn champion {} AUC {auc:.4}, BG/NBD {auc_bgnbd:.4}, recency {auc_recency:.4}; \
+         365-day revenue predicted {predicted:.0} vs actual {actual:.0} ({:.3})",
+        metrics["churn"]["champion"],
+        predicted / actual
+    );
+    assert!(
+        auc >= auc_bgnbd.max(auc_recency) + 0.02,
+        "champion AUC {auc:.4} vs baselines {auc_bgnbd:.4} / {auc_recency:.4}"
+    );
+    assert!(
+        (predicted / actual - 1.0).abs() <= 0.15,
+        "365-day revenue: predicted {predicted:.0}, actual {actual:.0}"
+    );
+    // Probabilities, never NaN; prospects have no BTYD fields.
+    assert!(champion.iter().all(|p| (0.0..=1.0).contains(p)));
+
+    // Deterministic: training again gives byte-identical models.
+    let o = run(&["train", "--config", &cfg, "--run-date", RUN_DATE]);
+    assert_exit(&o, 0);
+    let again = std::fs::read(staged.join("models/model.json")).expect("model.json");
+    assert!(
+        model_json == again,
+        "a second training gave different models"
+    );
+
+    // A quality floor nobody reaches: exit 5, naming the target.
+    let strict = sample_config(dir.path(), "\n[models]\nmin_churn_auc = 0.99\n");
+    let o = run(&[
+        "train",
+        "--config",
+        &strict.to_string_lossy(),
+        "--run-date",
+        RUN_DATE,
+    ]);
+    assert_exit(&o, 5);
+    assert!(
+        crate::support::stderr(&o).contains("churn_90d"),
+        "{}",
+        crate::support::stderr(&o)
+    );
+}
