@@ -1,0 +1,167 @@
+//! Bad inputs to the model stage give a clear error or the documented
+//! fallback (docs/models.md), never a panic or a NaN score.
+
+use fidelis_core::ErrorKind;
+use fidelis_train::backtest::{self, TrainParams, Window};
+use fidelis_train::table::{FeatureTable, LabelTable};
+
+/// A simulated BG/NBD population (CDNOW-like parameters, days), observed
+/// for 100-365 days; `one_order` keeps only first orders.
+fn table(n: usize, one_order: bool) -> FeatureTable {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Beta, Distribution, Gamma};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let lambda = Gamma::new(0.5, 1.0 / 20.0).expect("gamma");
+    let drop = Beta::new(0.8, 2.4).expect("beta");
+    let ids: Vec<String> = (0..n).map(|i| format!("c{i:05}")).collect();
+    let names = [
+        "btyd_x",
+        "btyd_t_x",
+        "btyd_t",
+        "btyd_m",
+        "recency_days",
+        "tenure_days",
+        "orders",
+    ];
+    let mut cols: Vec<(String, Vec<f64>)> =
+        names.iter().map(|c| (c.to_string(), Vec::new())).collect();
+    for _ in 0..n {
+        let t = rng.random_range(100..=365) as f64;
+        let (l, p): (f64, f64) = (lambda.sample(&mut rng), drop.sample(&mut rng));
+        let (mut now, mut x, mut t_x) = (0.0_f64, 0.0, 0.0);
+        while !one_order {
+            now += -rng.random::<f64>().max(1e-300).ln() / l.max(1e-9);
+            if now > t {
+                break;
+            }
+            if now.floor() > t_x {
+                x += 1.0;
+                t_x = now.floor();
+            }
+            if rng.random::<f64>() < p {
+                break;
+            }
+        }
+        let m = if x > 0.0 {
+            20.0 + rng.random_range(0.0..10.0)
+        } else {
+            0.0
+        };
+        let values = [x, t_x, t, m, t - t_x, t, x + 1.0];
+        for (c, v) in cols.iter_mut().zip(values) {
+            c.1.push(v);
+        }
+    }
+    FeatureTable {
+        ids,
+        numeric: cols,
+        text: Vec::new(),
+        has_orders: vec![true; n],
+    }
+}
+
+fn labels(t: &FeatureTable, churned: impl Fn(usize) -> bool) -> LabelTable {
+    LabelTable {
+        ids: t.ids.clone(),
+        churned: (0..t.len()).map(&churned).collect(),
+        revenue: (0..t.len())
+            .map(|i| if churned(i) { 0.0 } else { 30.0 })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_single_class_leaves_the_feature_models_out_and_keeps_bgnbd() {
+    let f = table(600, false);
+    let l_one_class = labels(&f, |_| true);
+    let l_valid = labels(&f, |i| i % 3 == 0);
+    let train = [Window {
+        as_of: "2026-01-01",
+        features: &f,
+        labels: &l_one_class,
+    }];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l_valid,
+    };
+    let (report, champion) =
+        backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
+    let logistic = report
+        .candidates
+        .iter()
+        .find(|c| c.name == "logistic")
+        .expect("logistic");
+    assert!(logistic.metrics.is_none());
+    assert!(
+        logistic.error.as_deref().unwrap_or("").contains("class"),
+        "{:?}",
+        logistic.error
+    );
+    assert_eq!(report.champion, "bgnbd");
+    assert!(matches!(champion, backtest::ChurnChampion::Bgnbd));
+}
+
+#[test]
+fn one_order_each_is_a_quality_error_naming_the_cutoff() {
+    let f = table(300, true);
+    let l = labels(&f, |i| i % 2 == 0);
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l,
+    };
+    let err = backtest::churn(90, 1000.0, &[], Some(valid), &TrainParams::new(1))
+        .expect_err("BG/NBD cannot be fitted without repeat buyers");
+    assert_eq!(err.kind(), ErrorKind::Quality);
+    assert!(err.to_string().contains("2026-04-01"), "{err}");
+}
+
+#[test]
+fn no_spend_falls_back_to_the_mean_value_and_nan_features_are_imputed() {
+    let mut f = table(600, false);
+    // Zero spend for everyone: Gamma-Gamma cannot be fitted.
+    for (name, v) in &mut f.numeric {
+        if name == "btyd_m" {
+            v.iter_mut().for_each(|m| *m = 0.0);
+        }
+        if name == "orders" {
+            v.iter_mut().step_by(3).for_each(|x| *x = f64::NAN);
+        }
+    }
+    let fit = fidelis_train::btyd::BtydFit::fit(&f, "2026-04-01").expect("BG/NBD fits");
+    assert!(fit.gamma_gamma.is_none());
+    assert!(fit.gamma_gamma_note.is_some());
+    for p in fit
+        .predict_table(&f, 90.0)
+        .expect("predict")
+        .into_iter()
+        .flatten()
+    {
+        assert!(p.expected_revenue().is_finite() && p.p_no_order.is_finite());
+    }
+    let l = labels(&f, |i| i % 3 == 0);
+    let train = [Window {
+        as_of: "2026-01-01",
+        features: &f,
+        labels: &l,
+    }];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l,
+    };
+    let (report, _) =
+        backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
+    for c in &report.candidates {
+        if let Some(m) = &c.metrics {
+            assert!(m.roc_auc.is_finite(), "{}", c.name);
+        }
+    }
+    assert!(
+        report
+            .candidates
+            .iter()
+            .any(|c| c.name == "logistic" && c.metrics.is_some())
+    );
+}
