@@ -29,7 +29,10 @@ SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "feature
 # The model lists of pipeline/features/src/features.rs, in its order; main()
 # checks that they name every .sql file, so a new model cannot be missed here.
 STAGING = ["stg_order_lines", "stg_interactions"]
-INTERMEDIATE = ["int_orders", "int_order_days", "int_customer_events", "int_survey_answers"]
+INTERMEDIATE = [
+    "int_orders", "int_order_days", "int_customer_events", "int_survey_answers",
+    "int_customer_channels", "int_customer_categories",
+]
 GROUPS = ["rfm", "trends", "channel", "category", "returns", "engagement", "satisfaction", "customer"]
 
 

@@ -5,23 +5,23 @@
 --
 -- grain: one row per customer with a purchase line that names its category.
 
-with lines as (
+with by_category as (
 
-    select * from stg_order_lines where is_purchase and category is not null
-
-),
-
-by_category as (
-
-    select customer_id, lower(category) as category, count(*) as lines
-    from lines
-    group by customer_id, lower(category)
+    -- one row per customer and category: purchase lines (int_customer_categories)
+    select * from int_customer_categories
 
 ),
 
 totals as (
 
-    select customer_id, sum(lines) as lines, count(*) as categories
+    -- Entropy in one pass: with N lines over categories of n_k lines,
+    -- -sum (n_k / N) ln(n_k / N) = ln N - sum(n_k ln n_k) / N.
+    select
+        customer_id,
+        count(*) as categories,
+        sum(lines) as lines,
+        max(lines) as top_lines,
+        sum(lines * ln(cast(lines as double))) as lines_ln_lines
     from by_category
     group by customer_id
 
@@ -47,14 +47,12 @@ final as (
         t.customer_id,
         t.categories as categories_bought,
         tp.top_category,
-        max(b.lines) / cast(t.lines as double) as top_category_share,
+        t.top_lines / cast(t.lines as double) as top_category_share,
         -- rounded to 1e-9: a sum of doubles depends on the order the rows
         -- arrive in, in its last bits, and reruns must give identical values
-        round(0.0 - sum((b.lines / cast(t.lines as double)) * ln(b.lines / cast(t.lines as double))), 9) as category_entropy
-    from by_category as b
-    inner join totals as t on t.customer_id = b.customer_id
-    inner join top as tp on tp.customer_id = b.customer_id
-    group by t.customer_id, t.categories, t.lines, tp.top_category
+        round(ln(cast(t.lines as double)) - t.lines_ln_lines / t.lines, 9) as category_entropy
+    from totals as t
+    inner join top as tp on tp.customer_id = t.customer_id
 
 )
 

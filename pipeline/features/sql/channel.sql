@@ -4,44 +4,32 @@
 -- grain: one row per customer with a purchase line that names its channel.
 -- Without a channel column every value is null (the group is left out).
 
-with lines as (
+with by_channel as (
 
-    select * from stg_order_lines where is_purchase and channel is not null
-
-),
-
-by_order as (
-
-    -- An order counts once in each channel it has a purchase line in.
-    select
-        customer_id,
-        lower(channel) as channel,
-        order_id,
-        sum(amount) as revenue
-    from lines
-    group by customer_id, lower(channel), order_id
-
-),
-
-by_channel as (
-
-    select
-        customer_id,
-        channel,
-        count(*) as orders,
-        sum(revenue) as revenue
-    from by_order
-    group by customer_id, channel
+    -- one row per customer and channel: orders and revenue (int_customer_channels)
+    select * from int_customer_channels
 
 ),
 
 totals as (
 
+    -- One pass: the totals and each channel's orders and revenue, side by
+    -- side (no join back onto the per-channel rows).
     select
         customer_id,
         count(*) as channels_used,
         sum(orders) as orders,
-        sum(revenue) as revenue
+        sum(revenue) as revenue,
+        sum(case when channel = 'store' then orders else 0 end) as orders_store,
+        sum(case when channel = 'web' then orders else 0 end) as orders_web,
+        sum(case when channel = 'app' then orders else 0 end) as orders_app,
+        sum(case when channel = 'marketplace' then orders else 0 end) as orders_marketplace,
+        sum(case when channel = 'phone' then orders else 0 end) as orders_phone,
+        sum(case when channel = 'store' then revenue else 0 end) as revenue_store,
+        sum(case when channel = 'web' then revenue else 0 end) as revenue_web,
+        sum(case when channel = 'app' then revenue else 0 end) as revenue_app,
+        sum(case when channel = 'marketplace' then revenue else 0 end) as revenue_marketplace,
+        sum(case when channel = 'phone' then revenue else 0 end) as revenue_phone
     from by_channel
     group by customer_id
 
@@ -64,26 +52,6 @@ preferred as (
 
 ),
 
-shares as (
-
-    select
-        b.customer_id,
-        sum(case when b.channel = 'store' then b.orders else 0 end) / cast(t.orders as double) as order_share_store,
-        sum(case when b.channel = 'web' then b.orders else 0 end) / cast(t.orders as double) as order_share_web,
-        sum(case when b.channel = 'app' then b.orders else 0 end) / cast(t.orders as double) as order_share_app,
-        sum(case when b.channel = 'marketplace' then b.orders else 0 end) / cast(t.orders as double) as order_share_marketplace,
-        sum(case when b.channel = 'phone' then b.orders else 0 end) / cast(t.orders as double) as order_share_phone,
-        case when t.revenue > 0 then cast(sum(case when b.channel = 'store' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_store,
-        case when t.revenue > 0 then cast(sum(case when b.channel = 'web' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_web,
-        case when t.revenue > 0 then cast(sum(case when b.channel = 'app' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_app,
-        case when t.revenue > 0 then cast(sum(case when b.channel = 'marketplace' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_marketplace,
-        case when t.revenue > 0 then cast(sum(case when b.channel = 'phone' then b.revenue else 0 end) as double) / cast(t.revenue as double) end as revenue_share_phone
-    from by_channel as b
-    inner join totals as t on t.customer_id = b.customer_id
-    group by b.customer_id, t.orders, t.revenue
-
-),
-
 final as (
 
     select
@@ -91,19 +59,18 @@ final as (
         t.channels_used,
         t.channels_used > 1 as is_omnichannel,
         p.preferred_channel,
-        s.order_share_store,
-        s.order_share_web,
-        s.order_share_app,
-        s.order_share_marketplace,
-        s.order_share_phone,
-        s.revenue_share_store,
-        s.revenue_share_web,
-        s.revenue_share_app,
-        s.revenue_share_marketplace,
-        s.revenue_share_phone
+        t.orders_store / cast(t.orders as double) as order_share_store,
+        t.orders_web / cast(t.orders as double) as order_share_web,
+        t.orders_app / cast(t.orders as double) as order_share_app,
+        t.orders_marketplace / cast(t.orders as double) as order_share_marketplace,
+        t.orders_phone / cast(t.orders as double) as order_share_phone,
+        case when t.revenue > 0 then cast(t.revenue_store as double) / cast(t.revenue as double) end as revenue_share_store,
+        case when t.revenue > 0 then cast(t.revenue_web as double) / cast(t.revenue as double) end as revenue_share_web,
+        case when t.revenue > 0 then cast(t.revenue_app as double) / cast(t.revenue as double) end as revenue_share_app,
+        case when t.revenue > 0 then cast(t.revenue_marketplace as double) / cast(t.revenue as double) end as revenue_share_marketplace,
+        case when t.revenue > 0 then cast(t.revenue_phone as double) / cast(t.revenue as double) end as revenue_share_phone
     from totals as t
     inner join preferred as p on p.customer_id = t.customer_id
-    inner join shares as s on s.customer_id = t.customer_id
 
 )
 

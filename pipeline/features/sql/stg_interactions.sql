@@ -13,8 +13,8 @@ final as (
 
     select
         customer_id,
-        lower(channel) as channel,
-        lower(event_type) as event_type,
+        channel,
+        event_type,
         value,
         event_ts,
         arrow_cast(event_ts, 'Int64') / 86400000000 as event_day

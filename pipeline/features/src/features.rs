@@ -68,6 +68,14 @@ pub const INTERMEDIATE: &[SqlModel] = &[
         name: "int_survey_answers",
         sql: include_str!("../sql/int_survey_answers.sql"),
     },
+    SqlModel {
+        name: "int_customer_channels",
+        sql: include_str!("../sql/int_customer_channels.sql"),
+    },
+    SqlModel {
+        name: "int_customer_categories",
+        sql: include_str!("../sql/int_customer_categories.sql"),
+    },
 ];
 
 /// Feature groups: each one row per customer, joined onto the spine by

@@ -30,6 +30,11 @@ use fidelis_core::config::TableInput;
 use fidelis_core::{ColumnType, Error, Result, RunDate, Settings, Table};
 use fidelis_storage::{Location, ParquetSink, read_parquet_info};
 
+/// Code columns, stored in lower case in the validated tables: `Email` and
+/// `email` are one channel, and the feature SQL compares them once, here,
+/// instead of lower-casing 100M interactions in every model.
+pub const LOWER_CASE_CODES: &[&str] = &["channel", "category", "event_type"];
+
 /// The canonical Arrow type of a contract column type.
 pub fn canonical_type(ty: ColumnType) -> DataType {
     match ty {
@@ -263,7 +268,12 @@ async fn validate_table(
         .map(|c| {
             let ty = canonical_type(c.ty);
             let e = if present.get(c.name).copied().unwrap_or(false) {
-                cast_expr(col(quoted(input.source_name(c.name))), ty)
+                let e = cast_expr(col(quoted(input.source_name(c.name))), ty);
+                if LOWER_CASE_CODES.contains(&c.name) {
+                    datafusion::functions::string::expr_fn::lower(e)
+                } else {
+                    e
+                }
             } else {
                 cast_expr(lit(datafusion::scalar::ScalarValue::Null), ty)
             };

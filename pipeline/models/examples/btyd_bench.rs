@@ -16,7 +16,15 @@ use rand_distr::{Beta, Distribution, Gamma};
 
 /// The CDNOW estimates (weeks) as the truth: r, alpha (per day), a, b, and
 /// Gamma-Gamma p, q, gamma.
-const TRUTH: [f64; 7] = [0.2426, 4.4136 * 7.0, 0.7929, 2.4259, 6.2497, 3.7442, 15.4430];
+const TRUTH: [f64; 7] = [
+    0.2426,
+    4.4136 * 7.0,
+    0.7929,
+    2.4259,
+    6.2497,
+    3.7442,
+    15.4430,
+];
 
 fn simulate(n: usize, seed: u64) -> Vec<Customer> {
     let [r, alpha, a, b, p, q, gamma] = TRUTH;
