@@ -105,7 +105,7 @@ fn main() {
             "seconds_gamma_gamma": gg_s,
             "seconds_total": total_s,
             "bgnbd": {"r": bg.params.r, "alpha": bg.params.alpha, "a": bg.params.a, "b": bg.params.b,
-                      "log_likelihood_weeks": bg.diagnostics.log_likelihood},
+                      "log_likelihood_weeks": bg.diagnostics.log_likelihood, "iterations": bg.diagnostics.iterations},
             "gamma_gamma": {"p": gg.params.p, "q": gg.params.q, "gamma": gg.params.gamma,
                             "log_likelihood": gg.diagnostics.log_likelihood},
         })

@@ -123,6 +123,27 @@ pub struct MbgNbdFit {
     pub diagnostics: FitDiagnostics,
 }
 
+/// Rows per parallel chunk of the likelihood.
+const ROWS_PER_CHUNK: usize = 16_384;
+
+/// Above this many distinct rows, a fit starts from the fit on a sample of
+/// this size.
+pub(crate) const WARM_START_ROWS: usize = 20_000;
+
+/// The `x`-only terms of a row (see [`Core::x_terms`]).
+#[derive(Debug, Clone, Copy)]
+struct XTerms {
+    x: f64,
+    /// `ln Γ(r+x) - ln Γ(r) + r ln α + ln Γ(a+b) + ln Γ(b+x+k) - ln Γ(b) - ln Γ(a+b+x+k)`.
+    a12: f64,
+    with4: bool,
+    bx: f64,
+    l4_const: f64,
+    d_r0: f64,
+    d_a0: f64,
+    d_b0: f64,
+}
+
 /// The internal common representation; `k = 0` BG/NBD, `k = 1` MBG/NBD.
 #[derive(Debug, Clone, Copy)]
 struct Core {
@@ -152,46 +173,104 @@ impl Core {
         self.k == 1.0 || x > 0.0
     }
 
-    /// Log-likelihood of one row (model units) and, optionally, its gradient
-    /// w.r.t. `(ln r, ln α, ln a, ln b)`.
-    fn row_ll(&self, x: f64, t_x: f64, t: f64, grad: Option<&mut [f64; 4]>) -> f64 {
+    /// The parts of a row's log-likelihood and gradient that depend on `x`
+    /// only: every `ln Γ` and `ψ`. Rows come sorted by `x` (few distinct
+    /// values), so a fit computes them once per distinct `x` and evaluation
+    /// instead of once per row: the special functions were most of the time.
+    fn x_terms(&self, x: f64) -> XTerms {
         let Core {
             r, alpha, a, b, k, ..
         } = *self;
-        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-        let a2 = ln_gamma(a + b) + ln_gamma(b + x + k) - ln_gamma(b) - ln_gamma(a + b + x + k);
-        let la_t = (alpha + t).ln();
-        let la_tx = (alpha + t_x).ln();
-        let l3 = -(r + x) * la_t;
         let with4 = self.has_l4(x);
         let bx = b + x - 1.0 + k;
-        let (lse, w3, w4) = if with4 {
-            let l4 = a.ln() - bx.ln() - (r + x) * la_tx;
-            log_add_exp(l3, l4)
+        let psi_ab = digamma(a + b);
+        let psi_abx = digamma(a + b + x + k);
+        XTerms {
+            x,
+            a12: ln_gamma(r + x) - ln_gamma(r)
+                + r * alpha.ln()
+                + ln_gamma(a + b)
+                + ln_gamma(b + x + k)
+                - ln_gamma(b)
+                - ln_gamma(a + b + x + k),
+            with4,
+            bx,
+            l4_const: if with4 { a.ln() - bx.ln() } else { 0.0 },
+            d_r0: digamma(r + x) - digamma(r) + alpha.ln(),
+            d_a0: psi_ab - psi_abx,
+            d_b0: psi_ab + digamma(b + x + k) - digamma(b) - psi_abx,
+        }
+    }
+
+    /// Log-likelihood of one row (model units) and, optionally, its gradient
+    /// w.r.t. `(ln r, ln α, ln a, ln b)`, with the `x` terms computed.
+    fn row_ll_x(&self, xt: &XTerms, t_x: f64, t: f64, grad: Option<&mut [f64; 4]>) -> f64 {
+        let Core { r, alpha, a, b, .. } = *self;
+        let x = xt.x;
+        let la_t = (alpha + t).ln();
+        let l3 = -(r + x) * la_t;
+        let (lse, w3, w4, la_tx) = if xt.with4 {
+            let la_tx = (alpha + t_x).ln();
+            let l4 = xt.l4_const - (r + x) * la_tx;
+            let (lse, w3, w4) = log_add_exp(l3, l4);
+            (lse, w3, w4, la_tx)
         } else {
-            (l3, 1.0, 0.0)
+            (l3, 1.0, 0.0, 0.0)
         };
         if let Some(g) = grad {
-            let d_r = digamma(r + x) - digamma(r) + alpha.ln() - w3 * la_t - w4 * la_tx;
+            let d_r = xt.d_r0 - w3 * la_t - w4 * la_tx;
             let d_alpha = r / alpha - (r + x) * (w3 / (alpha + t) + w4 / (alpha + t_x));
-            let psi_ab = digamma(a + b);
-            let psi_abx = digamma(a + b + x + k);
-            let d_a = psi_ab - psi_abx + w4 / a;
+            let d_a = xt.d_a0 + w4 / a;
             // Without L4 (BG/NBD, x = 0) b + x - 1 can be 0: skip the 0/0.
-            let w4_bx = if with4 { w4 / bx } else { 0.0 };
-            let d_b = psi_ab + digamma(b + x + k) - digamma(b) - psi_abx - w4_bx;
+            let w4_bx = if xt.with4 { w4 / xt.bx } else { 0.0 };
+            let d_b = xt.d_b0 - w4_bx;
             g[0] = d_r * r;
             g[1] = d_alpha * alpha;
             g[2] = d_a * a;
             g[3] = d_b * b;
         }
-        a1 + a2 + lse
+        xt.a12 + lse
+    }
+
+    /// Weighted log-likelihood (and gradient) of `rows`, in fixed chunks on
+    /// every core, summed in chunk order: the result does not depend on the
+    /// number of threads.
+    fn sum_rows(&self, rows: &[UnitRow], with_grad: bool) -> (f64, [f64; 4]) {
+        use rayon::prelude::*;
+        let parts: Vec<(f64, [f64; 4])> = rows
+            .par_chunks(ROWS_PER_CHUNK)
+            .map(|chunk| {
+                let mut cache: Option<XTerms> = None;
+                let (mut total, mut grad, mut g) = (0.0, [0.0; 4], [0.0; 4]);
+                for u in chunk {
+                    let xt = match cache {
+                        Some(c) if c.x == u.x => c,
+                        _ => *cache.insert(self.x_terms(u.x)),
+                    };
+                    if with_grad {
+                        total += u.w * self.row_ll_x(&xt, u.t_x, u.t, Some(&mut g));
+                        for i in 0..4 {
+                            grad[i] += u.w * g[i];
+                        }
+                    } else {
+                        total += u.w * self.row_ll_x(&xt, u.t_x, u.t, None);
+                    }
+                }
+                (total, grad)
+            })
+            .collect();
+        parts
+            .into_iter()
+            .fold((0.0, [0.0; 4]), |(t, mut g), (pt, pg)| {
+                for i in 0..4 {
+                    g[i] += pg[i];
+                }
+                (t + pt, g)
+            })
     }
 
     fn log_likelihood_rows(&self, rows: &[UnitRow]) -> f64 {
-        rows.iter()
-            .map(|u| u.w * self.row_ll(u.x, u.t_x, u.t, None))
-            .sum()
+        self.sum_rows(rows, false).0
     }
 
     /// `ln` of the odds term: `ln a - ln(b+x-1+k) + (r+x) ln((α+T)/(α+t_x))`.
@@ -330,16 +409,7 @@ impl LogLik for BgLik {
         Ok(self.core(theta).log_likelihood_rows(&self.rows))
     }
     fn ll_grad(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let core = self.core(theta);
-        let mut total = 0.0;
-        let mut grad = [0.0; 4];
-        let mut g = [0.0; 4];
-        for u in &self.rows {
-            total += u.w * core.row_ll(u.x, u.t_x, u.t, Some(&mut g));
-            for i in 0..4 {
-                grad[i] += u.w * g[i];
-            }
-        }
+        let (total, grad) = self.core(theta).sum_rows(&self.rows, true);
         Ok((total, grad.to_vec()))
     }
     fn joint_is_cheap(&self) -> bool {
@@ -378,6 +448,24 @@ fn fit_core(
             vec![0.2, mean_scale / 5.0, 2.0, 5.0],
         ],
     };
+    let mut starts = starts;
+    if opts.initial.is_none() && rows.len() > WARM_START_ROWS {
+        // Warm start: the fit on every k-th row (rows are sorted by x, t_x,
+        // T, so the sample spans them) lands near the optimum, and the full
+        // fit then needs a few iterations instead of tens.
+        let step = rows.len().div_ceil(WARM_START_ROWS);
+        let sample: Vec<UnitRow> = rows.iter().step_by(step).copied().collect();
+        let sw = sample.iter().map(|r| r.w).sum();
+        let small = BgLik {
+            rows: sample,
+            k,
+            unit,
+            w: sw,
+        };
+        if let Ok(o) = maximize(model, &["r", "alpha", "a", "b"], &small, &starts, opts) {
+            starts.insert(0, o.theta.iter().map(|t| t.exp()).collect());
+        }
+    }
     let lik = BgLik { rows, k, unit, w };
     let opt = maximize(model, &["r", "alpha", "a", "b"], &lik, &starts, opts)?;
     let core = lik.core(&opt.theta);

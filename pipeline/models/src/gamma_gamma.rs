@@ -67,10 +67,25 @@ pub struct SpendRow {
     pub weight: f64,
 }
 
+/// One fitting row with its constant logs precomputed.
+#[derive(Debug, Clone, Copy)]
+struct GgRow {
+    x: f64,
+    m: f64,
+    w: f64,
+    ln_m: f64,
+    ln_x: f64,
+}
+
 struct GgLik {
-    rows: Vec<(f64, f64, f64)>, // (x, m, w)
+    /// Sorted by `x`, so the `x`-only terms are computed once per distinct
+    /// `x` and evaluation.
+    rows: Vec<GgRow>,
     w: f64,
 }
+
+/// Rows per parallel chunk of the likelihood.
+const ROWS_PER_CHUNK: usize = 16_384;
 
 fn row_ll(p: f64, q: f64, g: f64, x: f64, m: f64, grad: Option<&mut [f64; 3]>) -> f64 {
     let px = p * x;
@@ -89,26 +104,77 @@ fn row_ll(p: f64, q: f64, g: f64, x: f64, m: f64, grad: Option<&mut [f64; 3]>) -
     ll
 }
 
+impl GgLik {
+    fn new(rows: Vec<(f64, f64, f64)>, w: f64) -> Self {
+        let mut rows: Vec<GgRow> = rows
+            .into_iter()
+            .map(|(x, m, w)| GgRow {
+                x,
+                m,
+                w,
+                ln_m: m.ln(),
+                ln_x: x.ln(),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
+        Self { rows, w }
+    }
+
+    /// [`row_ll`] summed over the rows, with the `ln Γ` and `ψ` terms
+    /// computed once per distinct `x` (they were most of the time), in
+    /// fixed chunks on every core, summed in chunk order.
+    fn sum(&self, t: &[f64], with_grad: bool) -> (f64, [f64; 3]) {
+        use rayon::prelude::*;
+        let (p, q, g) = (t[0].exp(), t[1].exp(), t[2].exp());
+        let (ln_g, lg_q, psi_q) = (g.ln(), ln_gamma(q), digamma(q));
+        let parts: Vec<(f64, [f64; 3])> = self
+            .rows
+            .par_chunks(ROWS_PER_CHUNK)
+            .map(|chunk| {
+                // (x, ln Γ(px+q) - ln Γ(px), ψ(px+q), ψ(px))
+                let mut cache: Option<(f64, f64, f64, f64)> = None;
+                let (mut total, mut grad) = (0.0, [0.0; 3]);
+                for r in chunk {
+                    let px = p * r.x;
+                    let (_, lg, psi, psi_px) = match cache {
+                        Some(c) if c.0 == r.x => c,
+                        _ => *cache.insert((
+                            r.x,
+                            ln_gamma(px + q) - ln_gamma(px),
+                            if with_grad { digamma(px + q) } else { 0.0 },
+                            if with_grad { digamma(px) } else { 0.0 },
+                        )),
+                    };
+                    let lgm = (g + r.m * r.x).ln();
+                    total += r.w
+                        * (lg - lg_q + q * ln_g + (px - 1.0) * r.ln_m + px * r.ln_x
+                            - (px + q) * lgm);
+                    if with_grad {
+                        grad[0] += r.w * px * (psi - psi_px + r.ln_m + r.ln_x - lgm);
+                        grad[1] += r.w * q * (psi - psi_q + ln_g - lgm);
+                        grad[2] += r.w * g * (q / g - (px + q) / (g + r.m * r.x));
+                    }
+                }
+                (total, grad)
+            })
+            .collect();
+        parts
+            .into_iter()
+            .fold((0.0, [0.0; 3]), |(t, mut gr), (pt, pg)| {
+                for i in 0..3 {
+                    gr[i] += pg[i];
+                }
+                (t + pt, gr)
+            })
+    }
+}
+
 impl LogLik for GgLik {
     fn ll(&self, t: &[f64]) -> Result<f64> {
-        let (p, q, g) = (t[0].exp(), t[1].exp(), t[2].exp());
-        Ok(self
-            .rows
-            .iter()
-            .map(|&(x, m, w)| w * row_ll(p, q, g, x, m, None))
-            .sum())
+        Ok(self.sum(t, false).0)
     }
     fn ll_grad(&self, t: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let (p, q, g) = (t[0].exp(), t[1].exp(), t[2].exp());
-        let mut total = 0.0;
-        let mut grad = [0.0; 3];
-        let mut gr = [0.0; 3];
-        for &(x, m, w) in &self.rows {
-            total += w * row_ll(p, q, g, x, m, Some(&mut gr));
-            for i in 0..3 {
-                grad[i] += w * gr[i];
-            }
-        }
+        let (total, grad) = self.sum(t, true);
         Ok((total, grad.to_vec()))
     }
     fn joint_is_cheap(&self) -> bool {
@@ -185,7 +251,20 @@ impl GammaGammaParams {
             ],
         };
         let n_rows = used.len();
-        let lik = GgLik { rows: used, w };
+        let lik = GgLik::new(used, w);
+        let mut starts = starts;
+        if opts.initial.is_none() && lik.rows.len() > crate::bgnbd::WARM_START_ROWS {
+            // Warm start from a systematic sample (as BG/NBD does).
+            let step = lik.rows.len().div_ceil(crate::bgnbd::WARM_START_ROWS);
+            let sample: Vec<GgRow> = lik.rows.iter().step_by(step).copied().collect();
+            let small = GgLik {
+                w: sample.iter().map(|r| r.w).sum(),
+                rows: sample,
+            };
+            if let Ok(o) = maximize(MODEL, &["p", "q", "gamma"], &small, &starts, opts) {
+                starts.insert(0, o.theta.iter().map(|t| t.exp()).collect());
+            }
+        }
         let opt = maximize(MODEL, &["p", "q", "gamma"], &lik, &starts, opts)?;
         let params = GammaGammaParams {
             p: opt.theta[0].exp(),
@@ -323,10 +402,7 @@ mod tests {
 
     #[test]
     fn analytic_gradient_matches_finite_differences() {
-        let lik = GgLik {
-            rows: vec![(1.0, 20.0, 2.0), (3.0, 35.5, 1.0), (7.0, 12.0, 4.0)],
-            w: 7.0,
-        };
+        let lik = GgLik::new(vec![(1.0, 20.0, 2.0), (3.0, 35.5, 1.0), (7.0, 12.0, 4.0)], 7.0);
         let theta = [1.2_f64, 0.9, 2.1];
         let (_, g) = lik.ll_grad(&theta).expect("ok");
         let fd = crate::optim::fd_gradient(|t| lik.ll(t), &theta).expect("ok");

@@ -355,10 +355,15 @@ pub(crate) fn maximize<L: LogLik>(
             last_err = failure;
             continue;
         };
+        // A converged point far above e^DRIFT is a likelihood still rising
+        // towards infinity, flat enough to pass the gradient test (the
+        // Gamma-Gamma q and γ of data without heterogeneity): the data do
+        // not identify that parameter. (Small parameters, e.g. BG/NBD's a
+        // when nobody drops out, are a legitimate limit.)
         if let Some((i, t)) = theta
             .iter()
             .enumerate()
-            .find(|(_, t)| t.abs() > BOUND - BOUNDARY_MARGIN)
+            .find(|(_, t)| **t > DRIFT || t.abs() > BOUND - BOUNDARY_MARGIN)
         {
             return Err(ModelError::fit(
                 model,
