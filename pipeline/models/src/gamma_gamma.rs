@@ -402,7 +402,10 @@ mod tests {
 
     #[test]
     fn analytic_gradient_matches_finite_differences() {
-        let lik = GgLik::new(vec![(1.0, 20.0, 2.0), (3.0, 35.5, 1.0), (7.0, 12.0, 4.0)], 7.0);
+        let lik = GgLik::new(
+            vec![(1.0, 20.0, 2.0), (3.0, 35.5, 1.0), (7.0, 12.0, 4.0)],
+            7.0,
+        );
         let theta = [1.2_f64, 0.9, 2.1];
         let (_, g) = lik.ll_grad(&theta).expect("ok");
         let fd = crate::optim::fd_gradient(|t| lik.ll(t), &theta).expect("ok");

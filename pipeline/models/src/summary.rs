@@ -22,8 +22,6 @@
 //! customers with day-resolution dates fit in about the time of a few tens of
 //! thousands of rows.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result, check_non_negative, check_positive};
@@ -163,26 +161,31 @@ impl Summary {
     /// (weight = number of customers). Rows are sorted by `(x, t_x, T)` so the
     /// result does not depend on the input order.
     pub fn group(&self) -> GroupedSummary {
-        let mut map: HashMap<(u32, u64, u64), f64> = HashMap::new();
-        for c in &self.customers {
-            // `+ 0.0` turns -0.0 into 0.0 so both land in the same group.
-            let key = (c.x, (c.t_x + 0.0).to_bits(), (c.t + 0.0).to_bits());
-            *map.entry(key).or_insert(0.0) += 1.0;
-        }
-        let mut rows: Vec<GroupedRow> = map
-            .into_iter()
-            .map(|((x, tx, t), weight)| GroupedRow {
-                x,
-                t_x: f64::from_bits(tx),
-                t: f64::from_bits(t),
-                weight,
-            })
+        // Sort the keys, then count runs: for 10M customers a sort of
+        // 20-byte keys is several times faster than a (SipHash) hash map,
+        // and the rows come out in order.
+        let mut keys: Vec<(u32, u64, u64)> = self
+            .customers
+            .iter()
+            // `+ 0.0` turns -0.0 into 0.0 so both land in the same group;
+            // the bits of non-negative doubles sort like the values.
+            .map(|c| (c.x, (c.t_x + 0.0).to_bits(), (c.t + 0.0).to_bits()))
             .collect();
-        rows.sort_by(|p, q| {
-            p.x.cmp(&q.x)
-                .then(p.t_x.total_cmp(&q.t_x))
-                .then(p.t.total_cmp(&q.t))
-        });
+        keys.sort_unstable();
+        let mut rows: Vec<GroupedRow> = Vec::new();
+        for (x, tx, t) in keys {
+            match rows.last_mut() {
+                Some(last) if last.x == x && last.t_x.to_bits() == tx && last.t.to_bits() == t => {
+                    last.weight += 1.0;
+                }
+                _ => rows.push(GroupedRow {
+                    x,
+                    t_x: f64::from_bits(tx),
+                    t: f64::from_bits(t),
+                    weight: 1.0,
+                }),
+            }
+        }
         GroupedSummary { rows }
     }
 }

@@ -203,22 +203,22 @@ fn explainer_on(v: Window<'_>, horizon: u32, params: &TrainParams) -> Result<Log
 }
 
 fn check_floors(r: &TrainReport, min_auc: f64, min_gini: f64) -> Result<()> {
-    if let Some(m) = r.churn.champion_metrics() {
-        if m.roc_auc < min_auc {
-            return Err(Error::quality(format!(
-                "{} champion {} has validation ROC AUC {:.4} < models.min_churn_auc {min_auc}",
-                r.churn.target, r.churn.champion, m.roc_auc
-            )));
-        }
+    if let Some(m) = r.churn.champion_metrics()
+        && m.roc_auc < min_auc
+    {
+        return Err(Error::quality(format!(
+            "{} champion {} has validation ROC AUC {:.4} < models.min_churn_auc {min_auc}",
+            r.churn.target, r.churn.champion, m.roc_auc
+        )));
     }
     for t in &r.revenue {
-        if let Some(m) = t.champion_metrics() {
-            if m.normalized_gini < min_gini {
-                return Err(Error::quality(format!(
-                    "{} champion {} has validation normalized Gini {:.4} < models.min_revenue_gini {min_gini}",
-                    t.target, t.champion, m.normalized_gini
-                )));
-            }
+        if let Some(m) = t.champion_metrics()
+            && m.normalized_gini < min_gini
+        {
+            return Err(Error::quality(format!(
+                "{} champion {} has validation normalized Gini {:.4} < models.min_revenue_gini {min_gini}",
+                t.target, t.champion, m.normalized_gini
+            )));
         }
     }
     Ok(())
@@ -234,13 +234,19 @@ pub struct Scores {
     pub p_alive: Vec<Option<f64>>,
     pub p_order_30d: Vec<Option<f64>>,
     /// Per revenue horizon: (horizon, expected order days, expected revenue).
-    pub horizons: Vec<(u32, Vec<Option<f64>>, Vec<Option<f64>>)>,
+    pub horizons: Vec<HorizonScores>,
     pub clv_12m: Vec<Option<f64>>,
     pub net_clv_12m: Vec<Option<f64>>,
     pub top_reasons: Vec<Vec<String>>,
 }
 
 const CLV_DAYS: f64 = 365.0;
+
+/// One nullable score per customer.
+pub type Column = Vec<Option<f64>>;
+
+/// A revenue horizon's scores: (days, expected order days, expected revenue).
+pub type HorizonScores = (u32, Column, Column);
 
 /// Score every customer of `features` (the features as of the run date).
 pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
@@ -345,8 +351,8 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
 fn clv(
     set: &ModelSet,
     features: &FeatureTable,
-    horizons: &[(u32, Vec<Option<f64>>, Vec<Option<f64>>)],
-) -> Result<(Vec<Option<f64>>, Vec<Option<f64>>)> {
+    horizons: &[HorizonScores],
+) -> Result<(Column, Column)> {
     let cfg = ClvConfig::monthly(CLV_DAYS, set.clv.annual_discount_rate, set.clv.margin);
     let mid_year = (1.0 + set.clv.annual_discount_rate).powf(-0.5);
     let year: Option<&Vec<Option<f64>>> = horizons

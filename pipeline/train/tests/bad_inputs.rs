@@ -29,7 +29,10 @@ fn table(n: usize, one_order: bool) -> FeatureTable {
         let t = rng.random_range(100..=365) as f64;
         let (l, p): (f64, f64) = (lambda.sample(&mut rng), drop.sample(&mut rng));
         let (mut now, mut x, mut t_x) = (0.0_f64, 0.0, 0.0);
-        while !one_order {
+        loop {
+            if one_order {
+                break;
+            }
             now += -rng.random::<f64>().max(1e-300).ln() / l.max(1e-9);
             if now > t {
                 break;
