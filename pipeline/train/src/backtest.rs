@@ -261,6 +261,9 @@ pub struct TargetReport<M> {
     pub refit_as_of: Vec<String>,
     /// Why the feature models were not tried, when they were not.
     pub fallback: Option<String>,
+    /// Training windows left out because the BTYD models could not be
+    /// fitted on them, with the reason.
+    pub skipped_windows: Vec<String>,
     pub candidates: Vec<Candidate<M>>,
     pub champion: String,
 }
@@ -374,8 +377,21 @@ fn pooled(
     Ok((x, churned, revenue))
 }
 
-fn fit_all<'a>(windows: &[Window<'a>], horizon: f64) -> Result<Vec<Fitted<'a>>> {
-    windows.iter().map(|w| fitted(*w, horizon)).collect()
+/// Fit the BTYD models of every training window; a window they cannot be
+/// fitted on (too few or too uniform buyers, typically the oldest and
+/// smallest) is left out and named in `skipped`.
+fn fit_all<'a>(windows: &[Window<'a>], horizon: f64, skipped: &mut Vec<String>) -> Vec<Fitted<'a>> {
+    windows
+        .iter()
+        .filter_map(|w| match fitted(*w, horizon) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(as_of = w.as_of, error = %e, "training window left out");
+                skipped.push(format!("{}: {e}", w.as_of));
+                None
+            }
+        })
+        .collect()
 }
 
 fn btyd_of(f: &Fitted<'_>, pick: impl Fn(&BtydPrediction) -> f64) -> Result<Vec<f64>> {
@@ -450,6 +466,7 @@ pub fn churn(
         validation_as_of: valid.map(|w| w.as_of.to_string()),
         refit_as_of: Vec::new(),
         fallback: fallback_reason(history_days, horizon),
+        skipped_windows: Vec::new(),
         candidates: Vec::new(),
         champion: "bgnbd".to_string(),
     };
@@ -459,7 +476,13 @@ pub fn churn(
             .get_or_insert_with(|| "no validation window".into());
         return Ok((report, ChurnChampion::Bgnbd));
     };
-    let v = fitted(valid, h)?;
+    let v = match fitted(valid, h) {
+        Ok(v) => v,
+        Err(e) => {
+            report.fallback = Some(format!("validation window {}: {e}", valid.as_of));
+            return Ok((report, ChurnChampion::Bgnbd));
+        }
+    };
     let y = &v.pop.churned;
     let bg = btyd_of(&v, |p| p.p_no_order)?;
     report.candidates.push(candidate(
@@ -479,7 +502,12 @@ pub fn churn(
     if train.is_empty() || report.fallback.is_some() {
         return Ok((report, ChurnChampion::Bgnbd));
     }
-    let t = fit_all(train, h)?;
+    let t = fit_all(train, h, &mut report.skipped_windows);
+    report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
+    if t.is_empty() {
+        report.fallback = Some("no training window could be fitted".into());
+        return Ok((report, ChurnChampion::Bgnbd));
+    }
     let names = feature_names(t[0].w.features, &t[0].pop.rows);
     let (xt, yt, _) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
@@ -520,7 +548,8 @@ pub fn churn(
 
     // Refit the champion on the latest windows.
     let mut latest = vec![v];
-    latest.extend(t.into_iter().take(train.len() - 1));
+    let keep = t.len() - 1;
+    latest.extend(t.into_iter().take(keep));
     let (xr, yr, _) = pooled(&latest, &names)?;
     let refit = |what: &str| -> Result<LogisticChurnModel> {
         LogisticChurnModel::fit(&xr, &yr, &params.logistic)
@@ -563,6 +592,7 @@ pub fn revenue(
         validation_as_of: valid.map(|w| w.as_of.to_string()),
         refit_as_of: Vec::new(),
         fallback: fallback_reason(history_days, horizon),
+        skipped_windows: Vec::new(),
         candidates: Vec::new(),
         champion: "btyd".to_string(),
     };
@@ -572,7 +602,13 @@ pub fn revenue(
             .get_or_insert_with(|| "no validation window".into());
         return Ok((report, RevenueChampion::Btyd));
     };
-    let v = fitted(valid, h)?;
+    let v = match fitted(valid, h) {
+        Ok(v) => v,
+        Err(e) => {
+            report.fallback = Some(format!("validation window {}: {e}", valid.as_of));
+            return Ok((report, RevenueChampion::Btyd));
+        }
+    };
     let y = &v.pop.revenue;
     let bt = btyd_of(&v, BtydPrediction::expected_revenue)?;
     report
@@ -581,7 +617,12 @@ pub fn revenue(
     if train.is_empty() || report.fallback.is_some() {
         return Ok((report, RevenueChampion::Btyd));
     }
-    let t = fit_all(train, h)?;
+    let t = fit_all(train, h, &mut report.skipped_windows);
+    report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
+    if t.is_empty() {
+        report.fallback = Some("no training window could be fitted".into());
+        return Ok((report, RevenueChampion::Btyd));
+    }
     let names = feature_names(t[0].w.features, &t[0].pop.rows);
     let (xt, _, yt) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
@@ -606,7 +647,8 @@ pub fn revenue(
     report.champion = pick(&report.candidates, |a, b| a.decile_mape < b.decile_mape)
         .unwrap_or_else(|| "btyd".into());
     let mut latest = vec![v];
-    latest.extend(t.into_iter().take(train.len() - 1));
+    let keep = t.len() - 1;
+    latest.extend(t.into_iter().take(keep));
     let (xr, _, yr) = pooled(&latest, &names)?;
     let refit = || -> Result<RevenueModel> {
         RevenueModel::fit(&xr, &yr, &params.revenue)

@@ -137,7 +137,9 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
             Some(model.clone())
         }
         (_, Some(v)) if churn_report.fallback.is_none() && !c.train.is_empty() => {
-            Some(explainer_on(v, c.horizon_days, &params)?)
+            explainer_on(v, c.horizon_days, &params)
+                .map_err(|e| tracing::warn!(error = %e, "no churn explainer"))
+                .ok()
         }
         _ => None,
     };

@@ -106,7 +106,7 @@ fn a_single_class_leaves_the_feature_models_out_and_keeps_bgnbd() {
 }
 
 #[test]
-fn one_order_each_is_a_quality_error_naming_the_cutoff() {
+fn one_order_each_is_a_quality_error_or_a_named_fallback() {
     let f = table(300, true);
     let l = labels(&f, |i| i % 2 == 0);
     let valid = Window {
@@ -114,10 +114,21 @@ fn one_order_each_is_a_quality_error_naming_the_cutoff() {
         features: &f,
         labels: &l,
     };
-    let err = backtest::churn(90, 1000.0, &[], Some(valid), &TrainParams::new(1))
+    // The BTYD fit itself: a quality error naming the cutoff (exit 5 when
+    // it is the fit of the run date, which scores need).
+    let err = fidelis_train::btyd::BtydFit::fit(&f, "2026-04-01")
         .expect_err("BG/NBD cannot be fitted without repeat buyers");
     assert_eq!(err.kind(), ErrorKind::Quality);
     assert!(err.to_string().contains("2026-04-01"), "{err}");
+    // In a backtest window: the documented fallback, with the reason.
+    let (report, champion) =
+        backtest::churn(90, 1000.0, &[], Some(valid), &TrainParams::new(1)).expect("fallback");
+    assert!(matches!(champion, backtest::ChurnChampion::Bgnbd));
+    let why = report.fallback.expect("fallback reason");
+    assert!(
+        why.contains("2026-04-01") && why.contains("BG/NBD"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -167,4 +178,39 @@ fn no_spend_falls_back_to_the_mean_value_and_nan_features_are_imputed() {
             .iter()
             .any(|c| c.name == "logistic" && c.metrics.is_some())
     );
+}
+
+#[test]
+fn a_training_window_that_cannot_be_fitted_is_left_out_and_named() {
+    let good = table(600, false);
+    let bad = table(300, true);
+    let l_good = labels(&good, |i| i % 3 == 0);
+    let l_bad = labels(&bad, |i| i % 2 == 0);
+    let train = [
+        Window {
+            as_of: "2026-01-01",
+            features: &good,
+            labels: &l_good,
+        },
+        Window {
+            as_of: "2025-10-01",
+            features: &bad,
+            labels: &l_bad,
+        },
+    ];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &good,
+        labels: &l_good,
+    };
+    let (report, _) =
+        backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
+    assert_eq!(report.train_as_of, vec!["2026-01-01".to_string()]);
+    assert_eq!(report.skipped_windows.len(), 1);
+    assert!(
+        report.skipped_windows[0].starts_with("2025-10-01"),
+        "{:?}",
+        report.skipped_windows
+    );
+    assert!(report.fallback.is_none());
 }
