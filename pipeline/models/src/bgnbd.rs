@@ -126,10 +126,6 @@ pub struct MbgNbdFit {
 /// Rows per parallel chunk of the likelihood.
 const ROWS_PER_CHUNK: usize = 16_384;
 
-/// Above this many distinct rows, a fit starts from the fit on a sample of
-/// this size.
-pub(crate) const WARM_START_ROWS: usize = 20_000;
-
 /// The `x`-only terms of a row (see [`Core::x_terms`]).
 #[derive(Debug, Clone, Copy)]
 struct XTerms {
@@ -418,6 +414,16 @@ impl LogLik for BgLik {
     fn total_weight(&self) -> f64 {
         self.w
     }
+    fn sample(&self, max_rows: usize) -> Option<Self> {
+        // Rows are sorted by (x, t_x, T), so every k-th row spans them.
+        let rows = crate::optim::systematic_sample(&self.rows, max_rows)?;
+        Some(BgLik {
+            w: rows.iter().map(|r| r.w).sum(),
+            rows,
+            k: self.k,
+            unit: self.unit,
+        })
+    }
 }
 
 fn fit_core(
@@ -448,24 +454,6 @@ fn fit_core(
             vec![0.2, mean_scale / 5.0, 2.0, 5.0],
         ],
     };
-    let mut starts = starts;
-    if opts.initial.is_none() && rows.len() > WARM_START_ROWS {
-        // Warm start: the fit on every k-th row (rows are sorted by x, t_x,
-        // T, so the sample spans them) lands near the optimum, and the full
-        // fit then needs a few iterations instead of tens.
-        let step = rows.len().div_ceil(WARM_START_ROWS);
-        let sample: Vec<UnitRow> = rows.iter().step_by(step).copied().collect();
-        let sw = sample.iter().map(|r| r.w).sum();
-        let small = BgLik {
-            rows: sample,
-            k,
-            unit,
-            w: sw,
-        };
-        if let Ok(o) = maximize(model, &["r", "alpha", "a", "b"], &small, &starts, opts) {
-            starts.insert(0, o.theta.iter().map(|t| t.exp()).collect());
-        }
-    }
     let lik = BgLik { rows, k, unit, w };
     let opt = maximize(model, &["r", "alpha", "a", "b"], &lik, &starts, opts)?;
     let core = lik.core(&opt.theta);

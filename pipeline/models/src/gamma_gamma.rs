@@ -87,23 +87,6 @@ struct GgLik {
 /// Rows per parallel chunk of the likelihood.
 const ROWS_PER_CHUNK: usize = 16_384;
 
-fn row_ll(p: f64, q: f64, g: f64, x: f64, m: f64, grad: Option<&mut [f64; 3]>) -> f64 {
-    let px = p * x;
-    let lgm = (g + m * x).ln();
-    let ll = ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q)
-        + q * g.ln()
-        + (px - 1.0) * m.ln()
-        + px * x.ln()
-        - (px + q) * lgm;
-    if let Some(gr) = grad {
-        let psi = digamma(px + q);
-        gr[0] = p * x * (psi - digamma(px) + m.ln() + x.ln() - lgm);
-        gr[1] = q * (psi - digamma(q) + g.ln() - lgm);
-        gr[2] = g * (q / g - (px + q) / (g + m * x));
-    }
-    ll
-}
-
 impl GgLik {
     fn new(rows: Vec<(f64, f64, f64)>, w: f64) -> Self {
         let mut rows: Vec<GgRow> = rows
@@ -183,6 +166,13 @@ impl LogLik for GgLik {
     fn total_weight(&self) -> f64 {
         self.w
     }
+    fn sample(&self, max_rows: usize) -> Option<Self> {
+        let rows = crate::optim::systematic_sample(&self.rows, max_rows)?;
+        Some(GgLik {
+            w: rows.iter().map(|r| r.w).sum(),
+            rows,
+        })
+    }
 }
 
 impl GammaGammaParams {
@@ -252,19 +242,6 @@ impl GammaGammaParams {
         };
         let n_rows = used.len();
         let lik = GgLik::new(used, w);
-        let mut starts = starts;
-        if opts.initial.is_none() && lik.rows.len() > crate::bgnbd::WARM_START_ROWS {
-            // Warm start from a systematic sample (as BG/NBD does).
-            let step = lik.rows.len().div_ceil(crate::bgnbd::WARM_START_ROWS);
-            let sample: Vec<GgRow> = lik.rows.iter().step_by(step).copied().collect();
-            let small = GgLik {
-                w: sample.iter().map(|r| r.w).sum(),
-                rows: sample,
-            };
-            if let Ok(o) = maximize(MODEL, &["p", "q", "gamma"], &small, &starts, opts) {
-                starts.insert(0, o.theta.iter().map(|t| t.exp()).collect());
-            }
-        }
         let opt = maximize(MODEL, &["p", "q", "gamma"], &lik, &starts, opts)?;
         let params = GammaGammaParams {
             p: opt.theta[0].exp(),
@@ -329,15 +306,17 @@ impl GammaGammaParams {
         check_positive("p", self.p)?;
         check_positive("q", self.q)?;
         check_positive("gamma", self.gamma)?;
-        let mut ll = 0.0;
+        let mut used = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
             check_non_negative(&format!("m[{i}]"), r.m)?;
             check_positive(&format!("weight[{i}]"), r.weight)?;
             if r.x > 0 && r.m > 0.0 {
-                ll += r.weight * row_ll(self.p, self.q, self.gamma, f64::from(r.x), r.m, None);
+                used.push((f64::from(r.x), r.m, r.weight));
             }
         }
-        Ok(ll)
+        let w = used.iter().map(|r| r.2).sum();
+        let theta = [self.p.ln(), self.q.ln(), self.gamma.ln()];
+        Ok(GgLik::new(used, w).sum(&theta, false).0)
     }
 }
 

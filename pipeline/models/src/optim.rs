@@ -65,6 +65,29 @@ pub(crate) trait LogLik {
     fn joint_is_cheap(&self) -> bool;
     /// Total weight (number of customers).
     fn total_weight(&self) -> f64;
+    /// A systematic sample (every k-th row) of at most `max_rows` rows, for
+    /// the warm start of [`maximize`]; `None` when there are no more rows
+    /// than that, or when the likelihood cannot be sampled.
+    fn sample(&self, _max_rows: usize) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// Above this many rows, [`maximize`] first fits a sample of this size (see
+/// [`LogLik::sample`]) and starts the full fit from there: it lands near
+/// the optimum, so the full fit needs a few iterations instead of tens.
+pub(crate) const WARM_START_ROWS: usize = 20_000;
+
+/// Every `ceil(len / max_rows)`-th item, or `None` when `len <= max_rows`.
+pub(crate) fn systematic_sample<T: Copy>(rows: &[T], max_rows: usize) -> Option<Vec<T>> {
+    if rows.len() <= max_rows {
+        return None;
+    }
+    let step = rows.len().div_ceil(max_rows);
+    Some(rows.iter().step_by(step).copied().collect())
 }
 
 /// Central finite-difference gradient of `ll` (used by Pareto/NBD). Step
@@ -276,6 +299,15 @@ pub(crate) fn maximize<L: LogLik>(
     if !(w.is_finite() && w > 0.0) {
         return Err(ModelError::fit(model, "total customer weight must be > 0"));
     }
+    let mut warm: Vec<Vec<f64>> = Vec::new();
+    if opts.initial.is_none()
+        && let Some(small) = ll.sample(WARM_START_ROWS)
+        && let Ok(o) = maximize(model, names, &small, starts, opts)
+    {
+        warm.push(o.theta.iter().map(|t| t.exp()).collect());
+    }
+    let starts: Vec<Vec<f64>> = warm.into_iter().chain(starts.iter().cloned()).collect();
+    let starts = starts.as_slice();
     let problem_for = || Problem {
         ll,
         inv_w: 1.0 / w,
