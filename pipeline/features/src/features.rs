@@ -290,11 +290,15 @@ async fn session(
     Ok(ctx)
 }
 
-async fn register_sql(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
-    let df = ctx
-        .sql(sql)
+/// Plan a SQL model; a planning error names the model and shows its SQL.
+async fn model_df(ctx: &SessionContext, name: &str, sql: &str) -> Result<DataFrame> {
+    ctx.sql(sql)
         .await
-        .map_err(|e| Error::internal_with(format!("SQL model {name}:\n{sql}"), e))?;
+        .map_err(|e| Error::internal_with(format!("SQL model {name}:\n{sql}"), e))
+}
+
+async fn register_sql(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
+    let df = model_df(ctx, name, sql).await?;
     ctx.register_table(name, df.into_view())
         .map_err(|e| Error::internal_with(format!("registering {name}"), e))?;
     Ok(())
@@ -309,10 +313,7 @@ async fn materialize(
     loc: &Location,
 ) -> Result<ModelRun> {
     let started = Instant::now();
-    let df = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| Error::internal_with(format!("SQL model {}:\n{sql}", model.name), e))?;
+    let df = model_df(ctx, model.name, sql).await?;
     let rows = write_df(df, &loc.child("part-00000.parquet")).await?;
     ctx.register_parquet(model.name, loc.url() + "/", ParquetReadOptions::default())
         .await
@@ -366,10 +367,7 @@ pub async fn build_features(
     }
     let final_started = Instant::now();
     let sql = render(&FEATURES, &vars)?;
-    let df = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| Error::internal_with(format!("SQL model features:\n{sql}"), e))?;
+    let df = model_df(&ctx, FEATURES.name, &sql).await?;
     let columns: Vec<String> = df
         .schema()
         .fields()
@@ -443,10 +441,7 @@ pub async fn build_labels(
     ));
     vars.push(("horizon_days", horizon_days.to_string()));
     let sql = render(&LABELS, &vars)?;
-    let df = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| Error::internal_with(format!("SQL model labels:\n{sql}"), e))?;
+    let df = model_df(&ctx, LABELS.name, &sql).await?;
     let loc = labels_location(&out, run_date, as_of, horizon_days);
     loc.delete_all().await?;
     let rows = write_df(df, &loc.child("part-00000.parquet")).await?;
