@@ -448,19 +448,17 @@ fn candidate<M>(
     }
 }
 
-/// Backtest the churn target and return the report and the refitted champion.
-///
-/// `train` and `valid` are `None` when the history is too short for them.
-pub fn churn(
+/// A new report for a target, before any window is fitted.
+fn new_report<M>(
+    target: String,
     horizon: u32,
     history_days: f64,
     train: &[Window<'_>],
     valid: Option<Window<'_>>,
-    params: &TrainParams,
-) -> Result<(TargetReport<ChurnMetrics>, ChurnChampion)> {
-    let h = f64::from(horizon);
-    let mut report = TargetReport {
-        target: format!("churn_{horizon}d"),
+    champion: &str,
+) -> TargetReport<M> {
+    TargetReport {
+        target,
         horizon_days: horizon,
         train_as_of: train.iter().map(|w| w.as_of.to_string()).collect(),
         validation_as_of: valid.map(|w| w.as_of.to_string()),
@@ -468,20 +466,86 @@ pub fn churn(
         fallback: fallback_reason(history_days, horizon),
         skipped_windows: Vec::new(),
         candidates: Vec::new(),
-        champion: "bgnbd".to_string(),
-    };
+        champion: champion.to_string(),
+    }
+}
+
+/// The validation window fitted, or `None` with the reason in the report's
+/// `fallback`.
+fn fit_validation<'a, M>(
+    report: &mut TargetReport<M>,
+    valid: Option<Window<'a>>,
+    h: f64,
+) -> Option<Fitted<'a>> {
     let Some(valid) = valid else {
         report
             .fallback
             .get_or_insert_with(|| "no validation window".into());
-        return Ok((report, ChurnChampion::Bgnbd));
+        return None;
     };
-    let v = match fitted(valid, h) {
-        Ok(v) => v,
+    match fitted(valid, h) {
+        Ok(v) => Some(v),
         Err(e) => {
             report.fallback = Some(format!("validation window {}: {e}", valid.as_of));
-            return Ok((report, ChurnChampion::Bgnbd));
+            None
         }
+    }
+}
+
+/// The training windows that could be fitted (most recent first) and the
+/// feature names of the newest, or `None` when the target falls back (the
+/// report says why).
+fn fit_training<'a, M>(
+    report: &mut TargetReport<M>,
+    train: &[Window<'a>],
+    h: f64,
+) -> Option<(Vec<Fitted<'a>>, Vec<String>)> {
+    if train.is_empty() || report.fallback.is_some() {
+        return None;
+    }
+    let t = fit_all(train, h, &mut report.skipped_windows);
+    report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
+    let Some(newest) = t.first() else {
+        report.fallback = Some("no training window could be fitted".into());
+        return None;
+    };
+    let names = feature_names(newest.w.features, &newest.pop.rows);
+    Some((t, names))
+}
+
+/// The windows a champion is refitted on: the validation window and all but
+/// the oldest training window (as many as in training, moved forward by h).
+fn latest_windows<'a>(v: Fitted<'a>, t: Vec<Fitted<'a>>) -> Vec<Fitted<'a>> {
+    let keep = t.len() - 1;
+    std::iter::once(v).chain(t.into_iter().take(keep)).collect()
+}
+
+/// Backtest the churn target. Returns the report, the refitted champion and
+/// the logistic model refitted on the same latest windows, which explains
+/// every churn score whichever model is champion (`None` when the feature
+/// models were not tried).
+pub fn churn(
+    horizon: u32,
+    history_days: f64,
+    train: &[Window<'_>],
+    valid: Option<Window<'_>>,
+    params: &TrainParams,
+) -> Result<(
+    TargetReport<ChurnMetrics>,
+    ChurnChampion,
+    Option<LogisticChurnModel>,
+)> {
+    let h = f64::from(horizon);
+    let mut report = new_report(
+        format!("churn_{horizon}d"),
+        horizon,
+        history_days,
+        train,
+        valid,
+        "bgnbd",
+    );
+    let Some(v) = fit_validation(&mut report, valid, h) else {
+        return Ok((report, ChurnChampion::Bgnbd, None));
     };
     let y = &v.pop.churned;
     let bg = btyd_of(&v, |p| p.p_no_order)?;
@@ -499,16 +563,9 @@ pub fn churn(
         false,
         churn_metrics(y, &recency, false),
     ));
-    if train.is_empty() || report.fallback.is_some() {
-        return Ok((report, ChurnChampion::Bgnbd));
-    }
-    let t = fit_all(train, h, &mut report.skipped_windows);
-    report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
-    if t.is_empty() {
-        report.fallback = Some("no training window could be fitted".into());
-        return Ok((report, ChurnChampion::Bgnbd));
-    }
-    let names = feature_names(t[0].w.features, &t[0].pop.rows);
+    let Some((t, names)) = fit_training(&mut report, train, h) else {
+        return Ok((report, ChurnChampion::Bgnbd, None));
+    };
     let (xt, yt, _) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
 
@@ -546,32 +603,52 @@ pub fn churn(
     report.champion =
         pick(&report.candidates, |a, b| a.roc_auc > b.roc_auc).unwrap_or_else(|| "bgnbd".into());
 
-    // Refit the champion on the latest windows.
-    let mut latest = vec![v];
-    let keep = t.len() - 1;
-    latest.extend(t.into_iter().take(keep));
+    // Refit on the latest windows: the logistic model always (champion or
+    // explainer), the forest when it is champion.
+    let latest = latest_windows(v, t);
     let (xr, yr, _) = pooled(&latest, &names)?;
-    let refit = |what: &str| -> Result<LogisticChurnModel> {
-        LogisticChurnModel::fit(&xr, &yr, &params.logistic)
-            .map_err(|e| Error::quality(format!("refitting the {what} churn champion: {e}")))
+    let logistic = LogisticChurnModel::fit(&xr, &yr, &params.logistic);
+    let quality = |what: &str, e: fidelis_models::ModelError| {
+        Error::quality(format!("refitting the {what} churn champion: {e}"))
     };
-    let champion = match report.champion.as_str() {
-        "logistic" => ChurnChampion::Logistic {
-            model: refit("logistic")?,
-        },
-        "blend" => ChurnChampion::Blend {
-            model: refit("blend")?,
-        },
-        "forest" => ChurnChampion::Forest {
-            model: ForestChurnModel::fit(&xr, &yr, &params.forest)
-                .map_err(|e| Error::quality(format!("refitting the forest churn champion: {e}")))?,
-        },
-        _ => ChurnChampion::Bgnbd,
+    let (champion, explainer) = match report.champion.as_str() {
+        "logistic" => {
+            let model = logistic.map_err(|e| quality("logistic", e))?;
+            (
+                ChurnChampion::Logistic {
+                    model: model.clone(),
+                },
+                Some(model),
+            )
+        }
+        "blend" => {
+            let model = logistic.map_err(|e| quality("blend", e))?;
+            (
+                ChurnChampion::Blend {
+                    model: model.clone(),
+                },
+                Some(model),
+            )
+        }
+        other => {
+            let champion = if other == "forest" {
+                ChurnChampion::Forest {
+                    model: ForestChurnModel::fit(&xr, &yr, &params.forest)
+                        .map_err(|e| quality("forest", e))?,
+                }
+            } else {
+                ChurnChampion::Bgnbd
+            };
+            let explainer = logistic
+                .map_err(|e| tracing::warn!(error = %e, "no churn explainer"))
+                .ok();
+            (champion, explainer)
+        }
     };
     if !matches!(champion, ChurnChampion::Bgnbd) {
         report.refit_as_of = latest.iter().map(|f| f.w.as_of.to_string()).collect();
     }
-    Ok((report, champion))
+    Ok((report, champion, explainer))
 }
 
 /// Backtest one revenue target; the champion has the lowest decile MAPE on
@@ -585,45 +662,25 @@ pub fn revenue(
     params: &TrainParams,
 ) -> Result<(TargetReport<RevenueMetrics>, RevenueChampion)> {
     let h = f64::from(horizon);
-    let mut report = TargetReport {
-        target: format!("revenue_{horizon}d"),
-        horizon_days: horizon,
-        train_as_of: train.iter().map(|w| w.as_of.to_string()).collect(),
-        validation_as_of: valid.map(|w| w.as_of.to_string()),
-        refit_as_of: Vec::new(),
-        fallback: fallback_reason(history_days, horizon),
-        skipped_windows: Vec::new(),
-        candidates: Vec::new(),
-        champion: "btyd".to_string(),
-    };
-    let Some(valid) = valid else {
-        report
-            .fallback
-            .get_or_insert_with(|| "no validation window".into());
+    let mut report = new_report(
+        format!("revenue_{horizon}d"),
+        horizon,
+        history_days,
+        train,
+        valid,
+        "btyd",
+    );
+    let Some(v) = fit_validation(&mut report, valid, h) else {
         return Ok((report, RevenueChampion::Btyd));
-    };
-    let v = match fitted(valid, h) {
-        Ok(v) => v,
-        Err(e) => {
-            report.fallback = Some(format!("validation window {}: {e}", valid.as_of));
-            return Ok((report, RevenueChampion::Btyd));
-        }
     };
     let y = &v.pop.revenue;
     let bt = btyd_of(&v, BtydPrediction::expected_revenue)?;
     report
         .candidates
         .push(candidate("btyd", "btyd", true, revenue_metrics(y, &bt)));
-    if train.is_empty() || report.fallback.is_some() {
+    let Some((t, names)) = fit_training(&mut report, train, h) else {
         return Ok((report, RevenueChampion::Btyd));
-    }
-    let t = fit_all(train, h, &mut report.skipped_windows);
-    report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
-    if t.is_empty() {
-        report.fallback = Some("no training window could be fitted".into());
-        return Ok((report, RevenueChampion::Btyd));
-    }
-    let names = feature_names(t[0].w.features, &t[0].pop.rows);
+    };
     let (xt, _, yt) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
     let glm_p = RevenueModel::fit(&xt, &yt, &params.revenue)
@@ -646,9 +703,7 @@ pub fn revenue(
     ));
     report.champion = pick(&report.candidates, |a, b| a.decile_mape < b.decile_mape)
         .unwrap_or_else(|| "btyd".into());
-    let mut latest = vec![v];
-    let keep = t.len() - 1;
-    latest.extend(t.into_iter().take(keep));
+    let latest = latest_windows(v, t);
     let (xr, _, yr) = pooled(&latest, &names)?;
     let refit = || -> Result<RevenueModel> {
         RevenueModel::fit(&xr, &yr, &params.revenue)

@@ -54,12 +54,7 @@ impl BtydFit {
     /// parameters are then on the scale practitioners quote; data stay in
     /// days).
     pub fn fit(table: &FeatureTable, as_of: &str) -> Result<Self> {
-        let mut customers = Vec::new();
-        for i in table.buyers() {
-            if let Some(c) = table.customer(i)? {
-                customers.push(c);
-            }
-        }
+        let customers: Vec<Customer> = table.customers()?.into_iter().flatten().collect();
         if customers.is_empty() {
             return Err(Error::data(
                 format!("features as of {as_of}"),
@@ -136,10 +131,21 @@ impl BtydFit {
         table: &FeatureTable,
         horizon_days: f64,
     ) -> Result<Vec<Option<BtydPrediction>>> {
-        (0..table.len())
-            .map(|i| match table.customer(i)? {
-                Some(c) => self.predict(&c, horizon_days).map(Some),
-                None => Ok(None),
+        self.predict_all(&table.customers()?, horizon_days)
+    }
+
+    /// Predictions for summaries already read ([`FeatureTable::customers`]).
+    pub fn predict_all(
+        &self,
+        customers: &[Option<Customer>],
+        horizon_days: f64,
+    ) -> Result<Vec<Option<BtydPrediction>>> {
+        customers
+            .iter()
+            .map(|c| {
+                c.as_ref()
+                    .map(|c| self.predict(c, horizon_days))
+                    .transpose()
             })
             .collect()
     }

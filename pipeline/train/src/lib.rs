@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use fidelis_core::{Error, Result};
 use fidelis_models::clv::discounted_transactions;
-use fidelis_models::{ClvConfig, LogisticChurnModel};
+use fidelis_models::{ClvConfig, Customer, LogisticChurnModel};
 
 use backtest::{
     ChurnChampion, ChurnMetrics, RevenueChampion, RevenueMetrics, TargetReport, TrainParams,
@@ -42,9 +42,10 @@ pub struct ClvSettings {
 pub struct ChurnArtifact {
     pub horizon_days: u32,
     pub champion: ChurnChampion,
-    /// The logistic model refitted on the latest window, kept to explain
-    /// every churn score (coefficient x standardized value), whichever model
-    /// is champion; `None` when there was no feature-model backtest.
+    /// The logistic model refitted on the champion's latest windows, kept to
+    /// explain every churn score (coefficient x standardized value),
+    /// whichever model is champion; `None` when there was no feature-model
+    /// backtest.
     pub explainer: Option<LogisticChurnModel>,
 }
 
@@ -125,24 +126,13 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
         "BG/NBD fitted on the run date"
     );
     let c = &inputs.churn;
-    let (churn_report, churn_champion) =
+    let (churn_report, churn_champion, explainer) =
         backtest::churn(c.horizon_days, history_days, &c.train, c.valid, &params)?;
     tracing::info!(
         target = churn_report.target,
         champion = churn_report.champion,
         "churn backtest done"
     );
-    let explainer = match (&churn_champion, c.valid) {
-        (ChurnChampion::Logistic { model } | ChurnChampion::Blend { model }, _) => {
-            Some(model.clone())
-        }
-        (_, Some(v)) if churn_report.fallback.is_none() && !c.train.is_empty() => {
-            explainer_on(v, c.horizon_days, &params)
-                .map_err(|e| tracing::warn!(error = %e, "no churn explainer"))
-                .ok()
-        }
-        _ => None,
-    };
     let mut revenue = Vec::new();
     let mut revenue_reports = Vec::new();
     for t in &inputs.revenue {
@@ -181,27 +171,6 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
     };
     check_floors(&report, inputs.min_churn_auc, inputs.min_revenue_gini)?;
     Ok((set, report))
-}
-
-/// The logistic model on the latest window, for explanations.
-fn explainer_on(v: Window<'_>, horizon: u32, params: &TrainParams) -> Result<LogisticChurnModel> {
-    let fit = BtydFit::fit(v.features, v.as_of)?;
-    let preds = fit.predict_table(v.features, f64::from(horizon))?;
-    let rows = v.features.buyers();
-    let labels = v.labels.index();
-    let churned = rows
-        .iter()
-        .map(|&i| {
-            labels
-                .get(v.features.ids[i].as_str())
-                .map(|&j| v.labels.churned[j])
-                .ok_or_else(|| Error::internal("buyer without a label"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let names = backtest::feature_names(v.features, &rows);
-    let x = design_matrix(v.features, &rows, &names, &preds)?;
-    LogisticChurnModel::fit(&x, &churned, &params.logistic)
-        .map_err(|e| Error::quality(format!("fitting the churn explainer: {e}")))
 }
 
 fn check_floors(r: &TrainReport, min_auc: f64, min_gini: f64) -> Result<()> {
@@ -254,7 +223,9 @@ pub type HorizonScores = (u32, Column, Column);
 pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     let n = features.len();
     let all: Vec<usize> = (0..n).collect();
-    let btyd_h = |h: u32| set.btyd.predict_table(features, f64::from(h));
+    // The BTYD summaries are read once and serve every horizon and the CLV.
+    let customers = features.customers()?;
+    let btyd_h = |h: u32| set.btyd.predict_all(&customers, f64::from(h));
     let churn_h = set.churn.horizon_days;
     let churn_btyd = btyd_h(churn_h)?;
     let model_err = |what: &str, e: fidelis_models::ModelError| {
@@ -331,7 +302,7 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
         };
         horizons.push((r.horizon_days, orders, revenue));
     }
-    let (clv_12m, net_clv_12m) = clv(set, features, &horizons)?;
+    let (clv_12m, net_clv_12m) = clv(set, features, &customers, &horizons)?;
     Ok(Scores {
         ids: features.ids.clone(),
         churn_probability,
@@ -353,6 +324,7 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
 fn clv(
     set: &ModelSet,
     features: &FeatureTable,
+    customers: &[Option<Customer>],
     horizons: &[HorizonScores],
 ) -> Result<(Column, Column)> {
     let cfg = ClvConfig::monthly(CLV_DAYS, set.clv.annual_discount_rate, set.clv.margin);
@@ -362,7 +334,7 @@ fn clv(
         .find(|(h, _, _)| f64::from(*h) == CLV_DAYS)
         .map(|(_, _, r)| r);
     let fallback: Vec<Option<BtydPrediction>> = if year.is_none() {
-        set.btyd.predict_table(features, CLV_DAYS)?
+        set.btyd.predict_all(customers, CLV_DAYS)?
     } else {
         Vec::new()
     };
@@ -374,9 +346,9 @@ fn clv(
             Some(r) => r[i],
             None => fallback[i].map(|p| p.expected_revenue()),
         };
-        let discount = match features.customer(i)? {
+        let discount = match &customers[i] {
             Some(c) => {
-                let (d, u) = discounted_transactions(&set.btyd.bgnbd, &c, &cfg)
+                let (d, u) = discounted_transactions(&set.btyd.bgnbd, c, &cfg)
                     .map_err(|e| Error::internal(format!("CLV discounting: {e}")))?;
                 if u > 0.0 { d / u } else { mid_year }
             }

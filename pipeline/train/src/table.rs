@@ -68,6 +68,14 @@ fn is_text(dt: &DataType) -> bool {
     )
 }
 
+/// The position of each id.
+fn index_of(ids: &[String]) -> HashMap<&str, usize> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect()
+}
+
 /// The permutation that sorts `ids`.
 fn sort_order(ids: &[String]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -158,11 +166,7 @@ impl FeatureTable {
 
     /// Row index of each customer id.
     pub fn index(&self) -> HashMap<&str, usize> {
-        self.ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect()
+        index_of(&self.ids)
     }
 
     /// The rows of customers with an order day (the model population).
@@ -174,13 +178,31 @@ impl FeatureTable {
     /// prospect. A negative repeat mean (returns larger than purchases)
     /// counts as 0 spend.
     pub fn customer(&self, i: usize) -> Result<Option<Customer>> {
+        self.customer_with(&self.summary_columns()?, i)
+    }
+
+    /// [`FeatureTable::customer`] of every row, the columns looked up once.
+    pub fn customers(&self) -> Result<Vec<Option<Customer>>> {
+        let cols = self.summary_columns()?;
+        (0..self.len())
+            .map(|i| self.customer_with(&cols, i))
+            .collect()
+    }
+
+    fn summary_columns(&self) -> Result<[&[f64]; 4]> {
+        Ok([
+            self.require("btyd_x")?,
+            self.require("btyd_t_x")?,
+            self.require("btyd_t")?,
+            self.require("btyd_m")?,
+        ])
+    }
+
+    fn customer_with(&self, cols: &[&[f64]; 4], i: usize) -> Result<Option<Customer>> {
         if !self.has_orders[i] {
             return Ok(None);
         }
-        let x = self.require("btyd_x")?[i];
-        let t_x = self.require("btyd_t_x")?[i];
-        let t = self.require("btyd_t")?[i];
-        let m = self.require("btyd_m")?[i];
+        let [x, t_x, t, m] = cols.map(|c| c[i]);
         if ![x, t_x, t].iter().all(|v| v.is_finite() && *v >= 0.0) {
             return Err(Error::internal(format!(
                 "customer {}: BTYD summary x={x} t_x={t_x} T={t} is not a valid history",
@@ -244,10 +266,6 @@ impl LabelTable {
 
     /// Label row of each customer id.
     pub fn index(&self) -> HashMap<&str, usize> {
-        self.ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect()
+        index_of(&self.ids)
     }
 }

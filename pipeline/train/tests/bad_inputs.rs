@@ -88,7 +88,7 @@ fn a_single_class_leaves_the_feature_models_out_and_keeps_bgnbd() {
         features: &f,
         labels: &l_valid,
     };
-    let (report, champion) =
+    let (report, champion, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     let logistic = report
         .candidates
@@ -121,7 +121,7 @@ fn one_order_each_is_a_quality_error_or_a_named_fallback() {
     assert_eq!(err.kind(), ErrorKind::Quality);
     assert!(err.to_string().contains("2026-04-01"), "{err}");
     // In a backtest window: the documented fallback, with the reason.
-    let (report, champion) =
+    let (report, champion, _) =
         backtest::churn(90, 1000.0, &[], Some(valid), &TrainParams::new(1)).expect("fallback");
     assert!(matches!(champion, backtest::ChurnChampion::Bgnbd));
     let why = report.fallback.expect("fallback reason");
@@ -165,7 +165,7 @@ fn no_spend_falls_back_to_the_mean_value_and_nan_features_are_imputed() {
         features: &f,
         labels: &l,
     };
-    let (report, _) =
+    let (report, _, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     for c in &report.candidates {
         if let Some(m) = &c.metrics {
@@ -203,7 +203,7 @@ fn a_training_window_that_cannot_be_fitted_is_left_out_and_named() {
         features: &good,
         labels: &l_good,
     };
-    let (report, _) =
+    let (report, _, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     assert_eq!(report.train_as_of, vec!["2026-01-01".to_string()]);
     assert_eq!(report.skipped_windows.len(), 1);
