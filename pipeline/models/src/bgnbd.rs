@@ -55,12 +55,20 @@ use crate::summary::{Customer, GroupedSummary, TimeUnit, UnitRow, validate_rft};
 const SING_H: f64 = 1e-4;
 
 /// `ln(exp(u) + exp(v))` without overflow; returns the softmax weights too.
+/// One `exp` and one `ln`: the larger term's exponential is 1. `ln(1 + e)`
+/// rather than `ln_1p(e)`: the absolute error is the same (below 1e-16, and
+/// the result is added to `hi`), and glibc's `log1p` costs several `ln`s.
 pub(crate) fn log_add_exp(u: f64, v: f64) -> (f64, f64, f64) {
-    let m = u.max(v);
-    let eu = (u - m).exp();
-    let ev = (v - m).exp();
-    let s = eu + ev;
-    (m + s.ln(), eu / s, ev / s)
+    let (hi, lo) = if u >= v { (u, v) } else { (v, u) };
+    let e = (lo - hi).exp();
+    let s = 1.0 + e;
+    let inv = 1.0 / s;
+    let lse = hi + s.ln();
+    if u >= v {
+        (lse, inv, e * inv)
+    } else {
+        (lse, e * inv, inv)
+    }
 }
 
 /// `1 / (1 + exp(l))` without overflow.
@@ -140,6 +148,38 @@ struct XTerms {
     d_b0: f64,
 }
 
+/// `ln(α + t)` and `1/(α + t)` of one distinct time `t`.
+#[derive(Debug, Clone, Copy)]
+struct AlphaPlus {
+    ln: f64,
+    inv: f64,
+}
+
+/// Rows with each `t_x` and `T` also given as an index into the sorted
+/// distinct times. Real order data is at day resolution, so the times take
+/// at most a few thousand values while the rows number hundreds of
+/// thousands: a likelihood evaluation computes `ln(α + t)` once per
+/// distinct time instead of twice per row.
+#[derive(Debug, Clone)]
+struct TimedRows {
+    rows: Vec<UnitRow>,
+    times: Vec<f64>,
+    /// `[index of t_x, index of T]` per row.
+    idx: Vec<[u32; 2]>,
+}
+
+impl TimedRows {
+    fn new(rows: Vec<UnitRow>) -> Self {
+        use rayon::prelude::*;
+        let mut times: Vec<f64> = rows.iter().flat_map(|r| [r.t_x, r.t]).collect();
+        times.par_sort_unstable_by(f64::total_cmp);
+        times.dedup();
+        let pos = |v: f64| times.partition_point(|&u| u < v) as u32;
+        let idx = rows.par_iter().map(|r| [pos(r.t_x), pos(r.t)]).collect();
+        TimedRows { rows, times, idx }
+    }
+}
+
 /// The internal common representation; `k = 0` BG/NBD, `k = 1` MBG/NBD.
 #[derive(Debug, Clone, Copy)]
 struct Core {
@@ -199,23 +239,27 @@ impl Core {
     }
 
     /// Log-likelihood of one row (model units) and, optionally, its gradient
-    /// w.r.t. `(ln r, ln α, ln a, ln b)`, with the `x` terms computed.
-    fn row_ll_x(&self, xt: &XTerms, t_x: f64, t: f64, grad: Option<&mut [f64; 4]>) -> f64 {
+    /// w.r.t. `(ln r, ln α, ln a, ln b)`, with the `x` terms computed and
+    /// `ln(α + T)`, `1/(α + T)`, `ln(α + t_x)`, `1/(α + t_x)` looked up.
+    fn row_ll_x(
+        &self,
+        xt: &XTerms,
+        at_x: AlphaPlus,
+        at: AlphaPlus,
+        grad: Option<&mut [f64; 4]>,
+    ) -> f64 {
         let Core { r, alpha, a, b, .. } = *self;
         let x = xt.x;
-        let la_t = (alpha + t).ln();
-        let l3 = -(r + x) * la_t;
-        let (lse, w3, w4, la_tx) = if xt.with4 {
-            let la_tx = (alpha + t_x).ln();
-            let l4 = xt.l4_const - (r + x) * la_tx;
-            let (lse, w3, w4) = log_add_exp(l3, l4);
-            (lse, w3, w4, la_tx)
+        let l3 = -(r + x) * at.ln;
+        let (lse, w3, w4) = if xt.with4 {
+            let l4 = xt.l4_const - (r + x) * at_x.ln;
+            log_add_exp(l3, l4)
         } else {
-            (l3, 1.0, 0.0, 0.0)
+            (l3, 1.0, 0.0)
         };
         if let Some(g) = grad {
-            let d_r = xt.d_r0 - w3 * la_t - w4 * la_tx;
-            let d_alpha = r / alpha - (r + x) * (w3 / (alpha + t) + w4 / (alpha + t_x));
+            let d_r = xt.d_r0 - w3 * at.ln - w4 * at_x.ln;
+            let d_alpha = r / alpha - (r + x) * (w3 * at.inv + w4 * at_x.inv);
             let d_a = xt.d_a0 + w4 / a;
             // Without L4 (BG/NBD, x = 0) b + x - 1 can be 0: skip the 0/0.
             let w4_bx = if xt.with4 { w4 / xt.bx } else { 0.0 };
@@ -231,25 +275,37 @@ impl Core {
     /// Weighted log-likelihood (and gradient) of `rows`, in fixed chunks on
     /// every core, summed in chunk order: the result does not depend on the
     /// number of threads.
-    fn sum_rows(&self, rows: &[UnitRow], with_grad: bool) -> (f64, [f64; 4]) {
+    fn sum_rows(&self, rows: &TimedRows, with_grad: bool) -> (f64, [f64; 4]) {
         use rayon::prelude::*;
+        // ln(α + t) and 1/(α + t) once per distinct time, not per row.
+        let table: Vec<AlphaPlus> = rows
+            .times
+            .iter()
+            .map(|&t| AlphaPlus {
+                ln: (self.alpha + t).ln(),
+                inv: 1.0 / (self.alpha + t),
+            })
+            .collect();
         let parts: Vec<(f64, [f64; 4])> = rows
+            .rows
             .par_chunks(ROWS_PER_CHUNK)
-            .map(|chunk| {
+            .zip(rows.idx.par_chunks(ROWS_PER_CHUNK))
+            .map(|(chunk, idx)| {
                 let mut cache: Option<XTerms> = None;
                 let (mut total, mut grad, mut g) = (0.0, [0.0; 4], [0.0; 4]);
-                for u in chunk {
+                for (u, &[i_tx, i_t]) in chunk.iter().zip(idx) {
                     let xt = match cache {
                         Some(c) if c.x == u.x => c,
                         _ => *cache.insert(self.x_terms(u.x)),
                     };
+                    let (at_x, at) = (table[i_tx as usize], table[i_t as usize]);
                     if with_grad {
-                        total += u.w * self.row_ll_x(&xt, u.t_x, u.t, Some(&mut g));
+                        total += u.w * self.row_ll_x(&xt, at_x, at, Some(&mut g));
                         for i in 0..4 {
                             grad[i] += u.w * g[i];
                         }
                     } else {
-                        total += u.w * self.row_ll_x(&xt, u.t_x, u.t, None);
+                        total += u.w * self.row_ll_x(&xt, at_x, at, None);
                     }
                 }
                 (total, grad)
@@ -265,7 +321,7 @@ impl Core {
             })
     }
 
-    fn log_likelihood_rows(&self, rows: &[UnitRow]) -> f64 {
+    fn log_likelihood_rows(&self, rows: &TimedRows) -> f64 {
         self.sum_rows(rows, false).0
     }
 
@@ -381,7 +437,7 @@ fn finite(model: &'static str, what: &str, v: f64) -> Result<f64> {
 }
 
 struct BgLik {
-    rows: Vec<UnitRow>,
+    rows: TimedRows,
     k: f64,
     unit: TimeUnit,
     w: f64,
@@ -416,10 +472,10 @@ impl LogLik for BgLik {
     }
     fn sample(&self, max_rows: usize) -> Option<Self> {
         // Rows are sorted by (x, t_x, T), so every k-th row spans them.
-        let rows = crate::optim::systematic_sample(&self.rows, max_rows)?;
+        let rows = crate::optim::systematic_sample(&self.rows.rows, max_rows)?;
         Some(BgLik {
             w: rows.iter().map(|r| r.w).sum(),
-            rows,
+            rows: TimedRows::new(rows),
             k: self.k,
             unit: self.unit,
         })
@@ -454,10 +510,18 @@ fn fit_core(
             vec![0.2, mean_scale / 5.0, 2.0, 5.0],
         ],
     };
-    let lik = BgLik { rows, k, unit, w };
+    let lik = BgLik {
+        rows: TimedRows::new(rows),
+        k,
+        unit,
+        w,
+    };
     let opt = maximize(model, &["r", "alpha", "a", "b"], &lik, &starts, opts)?;
     let core = lik.core(&opt.theta);
-    Ok((core, FitDiagnostics::from_optimum(&opt, w, lik.rows.len())))
+    Ok((
+        core,
+        FitDiagnostics::from_optimum(&opt, w, lik.rows.rows.len()),
+    ))
 }
 
 impl BgNbdParams {
@@ -499,7 +563,7 @@ impl BgNbdParams {
         finite(
             c.model(),
             "log_likelihood",
-            c.log_likelihood_rows(&data.in_unit(self.unit, c.model())?),
+            c.log_likelihood_rows(&TimedRows::new(data.in_unit(self.unit, c.model())?)),
         )
     }
 
@@ -585,7 +649,7 @@ impl MbgNbdParams {
         finite(
             c.model(),
             "log_likelihood",
-            c.log_likelihood_rows(&data.in_unit(self.unit, c.model())?),
+            c.log_likelihood_rows(&TimedRows::new(data.in_unit(self.unit, c.model())?)),
         )
     }
 
@@ -654,7 +718,7 @@ mod tests {
     fn analytic_gradient_matches_finite_differences() {
         for k in [0.0, 1.0] {
             let lik = BgLik {
-                rows: rows(),
+                rows: TimedRows::new(rows()),
                 k,
                 unit: TimeUnit::Weeks,
                 w: 13.0,

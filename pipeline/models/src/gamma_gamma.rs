@@ -99,7 +99,10 @@ impl GgLik {
                 ln_x: x.ln(),
             })
             .collect();
-        rows.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
+        {
+            use rayon::prelude::*;
+            rows.par_sort_unstable_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
+        }
         Self { rows, w }
     }
 
@@ -215,8 +218,11 @@ impl GammaGammaParams {
                     "Gamma-Gamma rows must be repeat customers (x > 0)",
                 ));
             }
-            check_non_negative(&format!("m[{i}]"), r.m)?;
-            check_positive(&format!("weight[{i}]"), r.weight)?;
+            // The messages (with their field names) only for a bad row.
+            if !(r.m.is_finite() && r.m >= 0.0 && r.weight.is_finite() && r.weight > 0.0) {
+                check_non_negative(&format!("m[{i}]"), r.m)?;
+                check_positive(&format!("weight[{i}]"), r.weight)?;
+            }
             if r.m == 0.0 {
                 excluded += r.weight;
             } else {
@@ -308,8 +314,11 @@ impl GammaGammaParams {
         check_positive("gamma", self.gamma)?;
         let mut used = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            check_non_negative(&format!("m[{i}]"), r.m)?;
-            check_positive(&format!("weight[{i}]"), r.weight)?;
+            // The messages (with their field names) only for a bad row.
+            if !(r.m.is_finite() && r.m >= 0.0 && r.weight.is_finite() && r.weight > 0.0) {
+                check_non_negative(&format!("m[{i}]"), r.m)?;
+                check_positive(&format!("weight[{i}]"), r.weight)?;
+            }
             if r.x > 0 && r.m > 0.0 {
                 used.push((f64::from(r.x), r.m, r.weight));
             }
