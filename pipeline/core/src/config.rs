@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::Table;
 use crate::error::{Error, Result};
+pub use crate::marketing::{ActionRule, Audience, ExportsConfig, RfmRule, SegmentsConfig};
 
 /// The file as written by the user.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -34,6 +35,10 @@ pub struct ConfigFile {
     pub storage: StorageConfig,
     #[serde(default)]
     pub models: ModelsConfig,
+    #[serde(default)]
+    pub segments: SegmentsConfig,
+    #[serde(default)]
+    pub exports: ExportsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -234,6 +239,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     pub storage: StorageConfig,
     pub models: ModelsConfig,
+    pub segments: SegmentsConfig,
+    pub exports: ExportsConfig,
 }
 
 impl Settings {
@@ -297,6 +304,8 @@ impl ConfigFile {
             )));
         }
         self.models.check(origin)?;
+        self.segments.check(origin)?;
+        self.exports.check(origin)?;
         if self.output.url.trim().is_empty() {
             return Err(Error::config(format!("{origin}: output.url is empty")));
         }
@@ -344,6 +353,8 @@ impl ConfigFile {
             engine,
             storage: self.storage,
             models: self.models,
+            segments: self.segments,
+            exports: self.exports,
         })
     }
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod contract;
 pub mod error;
+pub mod marketing;
 pub mod time;
 
 pub use config::Settings;
