@@ -272,7 +272,7 @@ pub async fn staged_validation(out: &Location, run_date: RunDate) -> Result<Vali
 /// A session with the validated tables of `run_date` registered; a table
 /// that was not configured is registered empty (with its canonical schema),
 /// so every SQL model runs and its group comes out null.
-async fn session(
+pub(crate) async fn session(
     settings: &Settings,
     out: &Location,
     run_date: RunDate,
@@ -492,7 +492,7 @@ async fn collect_one_row(ctx: &SessionContext, sql: &str) -> Result<Vec<i64>> {
 
 /// Strings as plain utf8 in every file fidelis writes (DataFusion works with
 /// string views inside; readers everywhere understand utf8).
-fn plain_schema(schema: &Schema) -> SchemaRef {
+pub(crate) fn plain_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
         schema
             .fields()
@@ -519,16 +519,20 @@ pub async fn write_df(df: DataFrame, loc: &Location) -> Result<u64> {
     while let Some(batch) = stream.next().await {
         let batch =
             batch.map_err(|e| Error::internal_with(format!("computing {}", loc.url()), e))?;
-        let cols = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::internal_with("casting to plain types", e))?;
-        let batch = RecordBatch::try_new(Arc::clone(&schema), cols)
-            .map_err(|e| Error::internal_with("building a batch", e))?;
-        sink.write(&batch).await?;
+        sink.write(&to_plain(&batch, &schema)?).await?;
     }
     sink.finish().await
+}
+
+/// A batch cast to the plain types of `schema` (see [`plain_schema`]).
+pub(crate) fn to_plain(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal_with("casting to plain types", e))?;
+    RecordBatch::try_new(Arc::clone(schema), cols)
+        .map_err(|e| Error::internal_with("building a batch", e))
 }

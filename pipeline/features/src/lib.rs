@@ -2,6 +2,7 @@
 //! validation of the inputs and (next) the feature SQL.
 
 pub mod features;
+pub mod scoring;
 pub mod session;
 pub mod validate;
 

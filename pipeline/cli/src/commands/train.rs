@@ -8,7 +8,6 @@
 //! date into `scores/`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,7 +15,7 @@ use chrono::Days;
 use fidelis_core::{Error, RunDate, Settings};
 use fidelis_features::features::{features_location, labels_location};
 use fidelis_features::validate::staging;
-use fidelis_storage::{Location, ParquetSink, read_parquet_all};
+use fidelis_storage::{Location, read_parquet_all};
 use fidelis_train::backtest::{MIN_HISTORY_DAYS, Window};
 use fidelis_train::table::{FeatureTable, LabelTable};
 use fidelis_train::{ClvSettings, ModelSet, TargetWindows, TrainInputs, TrainReport};
@@ -248,16 +247,21 @@ pub(crate) async fn run_score(settings: &Settings, run_date: RunDate) -> anyhow:
     let scores = tokio::task::block_in_place(|| fidelis_train::score(&set, &features))?;
     let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())?;
     let batch = scores.to_record_batch(days, set.churn.horizon_days, &set.model_version)?;
-    let loc = staging(&out, run_date).child("scores");
-    loc.delete_all().await?;
-    let mut sink = ParquetSink::create(
-        &loc.child("part-00000.parquet"),
-        Arc::clone(&batch.schema()),
-    )?;
-    sink.write(&batch).await?;
-    let rows = sink.finish().await?;
-    tracing::info!(stage = "score", run_date = %run_date, rows_out = rows, model_version = %set.model_version, seconds = started.elapsed().as_secs_f64(), "scores written");
-    println!("scores as of {run_date}: {rows} customers -> {}", loc.url());
+    let report = fidelis_features::scoring::finish_scores(settings, run_date, batch)
+        .await
+        .context("score")?;
+    tracing::info!(stage = "score", run_date = %run_date, rows_out = report.rows, model_version = %set.model_version, segments = ?report.segments, next_actions = ?report.next_actions, seconds = started.elapsed().as_secs_f64(), "scores and segments written");
+    println!(
+        "scores as of {run_date}: {} customers -> {}",
+        report.rows,
+        fidelis_features::scoring::scores_location(&out, run_date).url()
+    );
+    for (name, n) in &report.segments {
+        println!("  segment {name:<20} {n:>9}");
+    }
+    for (name, n) in &report.next_actions {
+        println!("  next action {name:<16} {n:>9}");
+    }
     Ok(())
 }
 

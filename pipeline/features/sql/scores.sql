@@ -1,0 +1,69 @@
+-- scores: the model outputs of `fidelis score` (table `base`, one row per
+-- customer, computed by fidelis-train) completed with what marketers act on:
+-- CLV decile, RFM quintile scores, the named RFM segment, value and risk
+-- tiers and the next action. The rules come from the job's [segments]
+-- config (docs/segments.md) and are filled in below as CASE expressions.
+--
+-- Quintiles and deciles are ntile() over a total order: ties are broken by
+-- customer_id, so a rerun gives the same scores. Only customers with an
+-- order day get RFM scores and a segment (prospects have no recency,
+-- frequency or spend); only customers with a CLV get a decile.
+
+with s as (
+    select
+        b.*,
+        f.has_orders,
+        f.recency_days,
+        f.order_days,
+        f.net_revenue
+    from base b
+    left join features f on f.customer_id = b.customer_id
+),
+
+ranked as (
+    select
+        s.*,
+        -- 5 = most recent: the smallest recency comes last in this order.
+        case when has_orders then cast(ntile(5) over (
+            partition by has_orders order by recency_days desc, customer_id) as int) end as r_score,
+        case when has_orders then cast(ntile(5) over (
+            partition by has_orders order by order_days, customer_id) as int) end as f_score,
+        case when has_orders then cast(ntile(5) over (
+            partition by has_orders order by net_revenue, customer_id) as int) end as m_score,
+        -- 1 = the 10% with the highest CLV.
+        case when clv_12m is not null then cast(ntile(10) over (
+            partition by clv_12m is null order by clv_12m desc, customer_id) as int) end as clv_decile
+    from s
+),
+
+tiered as (
+    select
+        ranked.*,
+        {{ rfm_segment_case }} as rfm_segment,
+        case
+            when clv_decile <= {{ value_top_deciles }} then 'top'
+            when clv_decile <= {{ value_mid_deciles }} then 'mid'
+            when clv_decile is not null then 'low'
+        end as value_tier,
+        case
+            when churn_probability >= {{ risk_high }} then 'high'
+            when churn_probability >= {{ risk_medium }} then 'medium'
+            when churn_probability is not null then 'low'
+        end as risk_tier
+    from ranked
+)
+
+select
+    {{ leading_columns }},
+    clv_decile,
+    r_score,
+    f_score,
+    m_score,
+    rfm_segment,
+    value_tier,
+    risk_tier,
+    {{ next_action_case }} as next_action,
+    top_reasons,
+    model_version
+from tiered
+order by customer_id
