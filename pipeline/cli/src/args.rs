@@ -35,10 +35,16 @@ pub enum Command {
     Features(FeaturesArgs),
     /// Backtest the churn and revenue models out of time, keep a champion per target, write the models and metrics.
     Train(RunArgs),
-    /// Score every customer as of the run date with the trained models.
+    /// Score every customer as of the run date with the trained models; stage scores and segments.
     Score(RunArgs),
-    /// The nightly job for one run date: validate, features, train, score.
+    /// Stage the campaign audiences of [exports]: consented customers only, control groups held out.
+    Export(RunArgs),
+    /// Publish the staged outputs of a run date atomically (the manifest is written last).
+    Publish(RunArgs),
+    /// The nightly job for one run date: validate, train (with its features), score, export, publish.
     Run(RunArgs),
+    /// Run SQL over the published outputs (scores, segments, exports, features, labels, rejects, runs, run_files).
+    Sql(SqlArgs),
     /// Print the resolved settings of a config file as JSON.
     Settings(ConfigArgs),
 }
@@ -59,6 +65,24 @@ pub struct RunArgs {
     /// before its logical date.
     #[arg(long)]
     pub run_date: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The query, e.g. "SELECT rfm_segment, count(*) FROM scores GROUP BY 1".
+    pub query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: SqlFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -8,3 +8,18 @@ pub const LOG: &str = "FIDELIS_LOG";
 pub const LOG_FORMAT: &str = "FIDELIS_LOG_FORMAT";
 /// Any value turns colours off (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Fault injection for the crash tests: the process stops (sleeps forever)
+/// at the named point (`publish.data`, `publish.before_manifest`,
+/// `publish.manifest`) after printing `fidelis: paused at <point>` on
+/// stderr, so that a test can SIGKILL it exactly there.
+pub const FAULT_PAUSE: &str = "FIDELIS_FAULT_PAUSE";
+
+/// Stop here forever when [`FAULT_PAUSE`] names this point.
+pub fn pause_point(point: &str) {
+    if std::env::var(FAULT_PAUSE).is_ok_and(|p| p == point) {
+        eprintln!("fidelis: paused at {point}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}

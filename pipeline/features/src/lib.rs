@@ -1,6 +1,8 @@
 //! fidelis-features: everything that runs on DataFusion: the session, the
 //! validation of the inputs and (next) the feature SQL.
 
+pub mod catalog;
+pub mod exports;
 pub mod features;
 pub mod scoring;
 pub mod session;

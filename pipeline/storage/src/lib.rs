@@ -37,6 +37,7 @@ use url::Url;
 use fidelis_core::config::{StorageConfig, is_url};
 use fidelis_core::{Error, Result};
 
+pub mod publish;
 mod reader;
 pub use reader::ObjectReader;
 
@@ -123,6 +124,15 @@ impl Location {
             store_url,
             path,
         })
+    }
+
+    /// Another object in the same store as `base`.
+    pub fn at(base: &Location, path: ObjPath) -> Location {
+        Location {
+            store: Arc::clone(&base.store),
+            store_url: base.store_url.clone(),
+            path,
+        }
     }
 
     /// A location below this one (`rel` uses `/` separators).

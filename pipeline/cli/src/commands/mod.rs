@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 mod generate;
+mod publish;
 mod run;
+mod sql;
 mod train;
 
 use crate::args::Command;
@@ -13,7 +15,10 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Features(a) => run::features(a).await,
         Command::Train(a) => train::train(a).await,
         Command::Score(a) => train::score(a).await,
+        Command::Export(a) => publish::export(a).await,
+        Command::Publish(a) => publish::publish_cmd(a).await,
         Command::Run(a) => run::run(a).await,
+        Command::Sql(a) => sql::sql(a).await,
         Command::Settings(a) => run::settings(a),
     }
 }

@@ -42,6 +42,19 @@ fn log_table(t: &TableReport) {
 async fn run_validate(settings: &Settings, run_date: RunDate) -> anyhow::Result<ValidationReport> {
     let started = Instant::now();
     tracing::info!(stage = "validate", run_date = %run_date, config = %settings.config_path, "starting");
+    // The first stage of a run: whatever an earlier, unfinished run of this
+    // date left in the staging area goes (published outputs are elsewhere).
+    let out = fidelis_storage::Location::parse(&settings.output_url, &settings.storage)?;
+    let left = fidelis_features::validate::staging(&out, run_date)
+        .delete_all()
+        .await?;
+    if left > 0 {
+        tracing::info!(
+            stage = "validate",
+            files = left,
+            "removed the staging leftovers of an earlier run of this date"
+        );
+    }
     let report = fidelis_features::validate(settings, run_date, &log_table)
         .await
         .context("validate")?;
@@ -49,6 +62,7 @@ async fn run_validate(settings: &Settings, run_date: RunDate) -> anyhow::Result<
         tracing::warn!(stage = "validate", table = %t, "optional table not configured: its feature groups will be left out");
     }
     tracing::info!(stage = "validate", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "done");
+    super::publish::record_duration(settings, run_date, "validate", started).await?;
     Ok(report)
 }
 
@@ -149,6 +163,8 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     // train computes the features as of the run date first.
     super::train::run_train(&settings, run_date).await?;
     super::train::run_score(&settings, run_date).await?;
+    super::publish::run_export(&settings, run_date).await?;
+    super::publish::run_publish(&settings, run_date).await?;
     tracing::info!(stage = "run", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())
 }

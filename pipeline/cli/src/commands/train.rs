@@ -175,7 +175,7 @@ pub(crate) async fn run_train(settings: &Settings, run_date: RunDate) -> anyhow:
         .await?;
     print_report(&report);
     tracing::info!(stage = "train", run_date = %run_date, model_version = %set.model_version, seconds = started.elapsed().as_secs_f64(), "done");
-    Ok(())
+    super::publish::record_duration(settings, run_date, "train", started).await
 }
 
 fn print_report(r: &TrainReport) {
@@ -262,7 +262,7 @@ pub(crate) async fn run_score(settings: &Settings, run_date: RunDate) -> anyhow:
     for (name, n) in &report.next_actions {
         println!("  next action {name:<16} {n:>9}");
     }
-    Ok(())
+    super::publish::record_duration(settings, run_date, "score", started).await
 }
 
 pub async fn score(a: RunArgs) -> anyhow::Result<()> {

@@ -1,0 +1,46 @@
+//! `fidelis sql`: SQL over the published outputs, resolved through the
+//! manifests (see fidelis_features::catalog).
+
+use arrow::array::RecordBatch;
+use fidelis_core::Error;
+
+use crate::args::{SqlArgs, SqlFormat};
+use crate::commands::run::load_settings;
+
+pub async fn sql(a: SqlArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&a.config.config)?;
+    let (ctx, manifests) = fidelis_features::catalog::sql_session(&settings).await?;
+    if manifests.is_empty() {
+        tracing::warn!(output = %settings.output_url, "no published run yet: only the empty runs and run_files tables exist");
+    }
+    let df = ctx
+        .sql(&a.query)
+        .await
+        .map_err(|e| Error::config(format!("the query does not plan: {e}")))?;
+    let batches: Vec<RecordBatch> = df
+        .collect()
+        .await
+        .map_err(|e| Error::config(format!("the query failed: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    match a.format {
+        SqlFormat::Table => {
+            println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+        }
+        SqlFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut stdout);
+            for b in &batches {
+                w.write(b)?;
+            }
+        }
+        SqlFormat::Json => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut stdout);
+            for b in &batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    Ok(())
+}

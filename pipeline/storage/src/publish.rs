@@ -1,0 +1,325 @@
+//! Atomic publishing (docs/contract.md, "Outputs and publishing").
+//!
+//! Stages write under `<out>/_staging/run_date=D/`. [`publish`] copies each
+//! published table to `<out>/<table>/run_date=D/run_id=<id>/` (new objects,
+//! never an overwrite in place), then writes
+//! `<out>/runs/run_date=D/_manifest.json`: the commit point. Only after it
+//! does it remove the date's other run_ids (older runs, and leftovers of a
+//! killed run) and the staging folder. Readers resolve a date through its
+//! manifest, so a run killed at any point leaves the last manifest and every
+//! file it names intact.
+//!
+//! The manifest is written with a multipart upload (one part): on S3 the
+//! object appears only when the upload completes, on a local disk
+//! object_store writes a temporary file and renames it. Either way a reader
+//! sees the old manifest or the new one, never half of one.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use fidelis_core::{Error, Result, RunDate};
+
+use crate::Location;
+
+/// The tables a run publishes, in the order they are copied.
+pub const TABLES: &[&str] = &[
+    "rejects", "features", "labels", "models", "scores", "segments", "exports", "reports",
+];
+
+/// The manifest format.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// One published object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishedFile {
+    /// Path relative to the output root.
+    pub path: String,
+    pub bytes: u64,
+    /// SHA-256 (hex) of the object's bytes.
+    pub sha256: String,
+    /// Rows: from the footer of a Parquet file, the records of a CSV file;
+    /// `None` for other files (JSON, HTML).
+    pub rows: Option<u64>,
+}
+
+/// `runs/run_date=D/_manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub run_date: String,
+    pub run_id: String,
+    /// The binary's version and commit.
+    pub code_version: String,
+    /// SHA-256 of the config file's bytes.
+    pub config_hash: String,
+    /// When the manifest was written (UTC, RFC 3339). Metadata only: no
+    /// output value depends on it.
+    pub published_at: String,
+    /// Per input table: files, rows read = rows accepted + rows rejected.
+    pub inputs: serde_json::Value,
+    /// The models' version, champions and every candidate's metrics.
+    pub models: serde_json::Value,
+    /// The export summary (per audience: kept, excluded, control, capped).
+    pub exports: serde_json::Value,
+    /// Seconds per stage.
+    pub durations: BTreeMap<String, f64>,
+    /// Table -> its published files.
+    pub tables: BTreeMap<String, Vec<PublishedFile>>,
+}
+
+impl Manifest {
+    /// Every published file with its table.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &PublishedFile)> {
+        self.tables
+            .iter()
+            .flat_map(|(t, files)| files.iter().map(move |f| (t.as_str(), f)))
+    }
+}
+
+/// What the caller knows about the run (everything but the files).
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_date: RunDate,
+    pub run_id: String,
+    pub code_version: String,
+    pub config_hash: String,
+    pub inputs: serde_json::Value,
+    pub models: serde_json::Value,
+    pub exports: serde_json::Value,
+    pub durations: BTreeMap<String, f64>,
+}
+
+/// Where a date's manifest lives.
+pub fn manifest_location(out: &Location, run_date: RunDate) -> Location {
+    out.child(&format!("runs/run_date={run_date}/_manifest.json"))
+}
+
+/// The published manifest of a date, if any.
+pub async fn read_manifest(out: &Location, run_date: RunDate) -> Result<Option<Manifest>> {
+    let loc = manifest_location(out, run_date);
+    match loc.get_opt().await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e)),
+    }
+}
+
+/// Every published manifest under `out`, by run date.
+pub async fn read_manifests(out: &Location) -> Result<Vec<Manifest>> {
+    let mut out_list = Vec::new();
+    for meta in out.child("runs").list_all().await? {
+        if meta.location.filename() != Some("_manifest.json") {
+            continue;
+        }
+        let loc = Location::at(out, meta.location.clone());
+        if let Some(bytes) = loc.get_opt().await? {
+            out_list.push(
+                serde_json::from_slice::<Manifest>(&bytes)
+                    .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))?,
+            );
+        }
+    }
+    out_list.sort_by(|a, b| a.run_date.cmp(&b.run_date));
+    Ok(out_list)
+}
+
+/// Records of a CSV file (RFC 4180: quoted fields may hold newlines), less
+/// the header.
+fn csv_records(bytes: &[u8]) -> u64 {
+    let (mut records, mut quoted, mut any) = (0u64, false, false);
+    for &c in bytes {
+        match c {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => {
+                records += 1;
+                any = false;
+                continue;
+            }
+            _ => {}
+        }
+        any = true;
+    }
+    if any {
+        records += 1;
+    }
+    records.saturating_sub(1)
+}
+
+fn parquet_rows(bytes: &Bytes) -> Result<u64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let r = SerializedFileReader::new(bytes.clone())
+        .map_err(|e| Error::internal_with("reading a staged Parquet footer", e))?;
+    Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
+/// Publish the staged outputs of a run (see the module docs). `pause` is
+/// called at the named points (`publish.data` after the first file,
+/// `publish.before_manifest`, `publish.manifest` with the manifest upload
+/// open) so that tests can kill the process there.
+pub async fn publish(out: &Location, info: RunInfo, pause: &dyn Fn(&str)) -> Result<Manifest> {
+    let d = info.run_date;
+    let staging = out.child(&format!("_staging/run_date={d}"));
+    let mut tables: BTreeMap<String, Vec<PublishedFile>> = BTreeMap::new();
+    let mut first = true;
+    for table in TABLES {
+        let src = staging.child(table);
+        let prefix = src.path().parts().count();
+        let dest = out.child(&format!("{table}/run_date={d}/run_id={}", info.run_id));
+        let mut files = Vec::new();
+        for meta in src.list_all().await? {
+            let rel: Vec<String> = meta
+                .location
+                .parts()
+                .skip(prefix)
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            let rel = rel.join("/");
+            let bytes = Location::at(out, meta.location.clone())
+                .get_opt()
+                .await?
+                .ok_or_else(|| {
+                    Error::storage(
+                        out.url_of(&meta.location),
+                        "the staged file vanished while publishing",
+                    )
+                })?;
+            let rows = if rel.ends_with(".parquet") {
+                Some(parquet_rows(&bytes)?)
+            } else if rel.ends_with(".csv") {
+                Some(csv_records(&bytes))
+            } else {
+                None
+            };
+            let target = dest.child(&rel);
+            files.push(PublishedFile {
+                path: relative(out, target.path()),
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                rows,
+            });
+            target.put(bytes).await?;
+            if first {
+                pause("publish.data");
+                first = false;
+            }
+        }
+        if !files.is_empty() {
+            tables.insert((*table).to_string(), files);
+        }
+    }
+    pause("publish.before_manifest");
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        run_date: d.to_string(),
+        run_id: info.run_id.clone(),
+        code_version: info.code_version,
+        config_hash: info.config_hash,
+        published_at: chrono_now(),
+        inputs: info.inputs,
+        models: info.models,
+        exports: info.exports,
+        durations: info.durations,
+        tables,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::internal_with("serialising the manifest", e))?;
+    let loc = manifest_location(out, d);
+    let mut upload = loc
+        .store()
+        .put_multipart(loc.path())
+        .await
+        .map_err(|e| Error::storage(loc.url(), e))?;
+    upload
+        .put_part(PutPayload::from_bytes(Bytes::from(json)))
+        .await
+        .map_err(|e| Error::storage(loc.url(), e))?;
+    pause("publish.manifest");
+    upload
+        .complete()
+        .await
+        .map_err(|e| Error::storage(loc.url(), e))?;
+    // Committed. Older run_ids of this date and leftovers go now.
+    for table in TABLES {
+        let date_dir = out.child(&format!("{table}/run_date={d}"));
+        let keep = format!("run_id={}", info.run_id);
+        let prefix = date_dir.path().parts().count();
+        for meta in date_dir.list_all().await? {
+            let run_part = meta.location.parts().nth(prefix);
+            if run_part.as_ref().map(|p| p.as_ref()) != Some(keep.as_str()) {
+                delete(out, &meta.location).await?;
+            }
+        }
+    }
+    staging.delete_all().await?;
+    Ok(manifest)
+}
+
+async fn delete(out: &Location, path: &ObjPath) -> Result<()> {
+    match out.store().delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::storage(out.url_of(path), e)),
+    }
+}
+
+fn relative(out: &Location, path: &ObjPath) -> String {
+    path.parts()
+        .skip(out.path().parts().count())
+        .map(|p| p.as_ref().to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn chrono_now() -> String {
+    // RFC 3339 in UTC from the system clock, without a chrono dependency.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, dd) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_records_respect_quotes() {
+        assert_eq!(csv_records(b"a,b\n1,2\n3,4\n"), 2);
+        assert_eq!(csv_records(b"a,b\n1,\"x\ny\"\n3,4"), 2);
+        assert_eq!(csv_records(b"a,b\n"), 0);
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
+    }
+}
