@@ -7,6 +7,7 @@
 mod features;
 mod generate;
 mod packaging;
+mod publish;
 mod s3;
 mod support;
 mod train;

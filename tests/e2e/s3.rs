@@ -349,3 +349,38 @@ fn committed_sample_runs_from_s3_like_from_disk() {
     assert!(from_disk.len() > 4000, "{}", from_disk.len());
     crate::features::assert_same_features(&from_s3, &from_disk, "from S3", "from disk");
 }
+
+#[test]
+fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
+    let ep = endpoint();
+    let dir = tempfile::tempdir().expect("tmp");
+    let prefix = unique_prefix("publish");
+    let cfg = crate::publish::sample_job(dir.path(), &format!("s3://{BUCKET}/{prefix}/out"));
+    let bucket = Bucket::new(&ep);
+    let read = |p: &str| -> Option<Vec<u8>> {
+        let path = ObjPath::from(format!("{prefix}/out/{p}"));
+        bucket.rt.block_on(async {
+            match bucket.store.get(&path).await {
+                Ok(r) => Some(r.bytes().await.expect("body").to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("{path}: {e}"),
+            }
+        })
+    };
+    let list = |p: &str| -> Vec<String> {
+        bucket
+            .list(&format!("{prefix}/out/{p}"))
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect()
+    };
+    let env = |c: &mut Command| with_s3_env(c, &ep);
+    crate::publish::sigkill_leaves_the_published_run_intact(
+        &cfg,
+        &crate::publish::Outputs {
+            read: &read,
+            list: &list,
+            env: &env,
+        },
+    );
+}

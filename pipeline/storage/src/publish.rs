@@ -5,7 +5,8 @@
 //! never an overwrite in place), then writes
 //! `<out>/runs/run_date=D/_manifest.json`: the commit point. Only after it
 //! does it remove the date's other run_ids (older runs, and leftovers of a
-//! killed run) and the staging folder. Readers resolve a date through its
+//! killed run). The staging folder stays for inspection until the next run
+//! of the date starts (its validate stage clears it). Readers resolve a date through its
 //! manifest, so a run killed at any point leaves the last manifest and every
 //! file it names intact.
 //!
@@ -256,7 +257,6 @@ pub async fn publish(out: &Location, info: RunInfo, pause: &dyn Fn(&str)) -> Res
             }
         }
     }
-    staging.delete_all().await?;
     Ok(manifest)
 }
 

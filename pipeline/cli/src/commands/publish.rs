@@ -102,7 +102,7 @@ pub(crate) async fn run_publish(settings: &Settings, run_date: RunDate) -> anyho
     let stage = staging(&out, run_date);
     if stage.child("scores").list_parquet().await?.is_empty() {
         return Err(fidelis_core::Error::config(format!(
-            "nothing to publish for run date {run_date}: no staged scores at {} (run the stages first; a run that was already published has no staging left)",
+            "nothing to publish for run date {run_date}: no staged scores at {} (run the stages first)",
             stage.child("scores").url()
         ))
         .into());
