@@ -213,23 +213,13 @@ async fn export_one(
     // Row picks per batch: (batch, row, is_control).
     let mut picks: Vec<(usize, u32, bool)> = Vec::new();
     for (bi, b) in batches.iter().enumerate() {
-        let ids = b.column(0).as_string_view_opt().map(|a| {
-            (0..a.len())
-                .map(|i| a.value(i).to_string())
-                .collect::<Vec<_>>()
-        });
-        let ids = match ids {
-            Some(v) => v,
-            None => {
-                let a = arrow::compute::cast(b.column(0), &DataType::Utf8)
-                    .map_err(|e| Error::internal_with("reading customer ids", e))?;
-                let a = a.as_string::<i32>();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect()
-            }
-        };
+        let ids = arrow::compute::cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| Error::internal_with("reading customer ids", e))?;
+        let ids = ids.as_string::<i32>();
         let consent = b.column(1).as_boolean();
         let unsubscribed = b.column(2).as_boolean();
-        for (i, id) in ids.into_iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
+            let id = id.unwrap_or_default().to_string();
             s.matched += 1;
             if taken.contains(&id) {
                 s.in_earlier_audience += 1;
@@ -278,15 +268,9 @@ fn group_batch(
     let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())
         .map_err(|_| Error::internal("run date out of range"))?;
     let extra_fields: Vec<Field> = match batches.first() {
-        Some(b) => b.schema().fields()[4..]
+        Some(b) => crate::features::plain_schema(&b.schema()).fields()[4..]
             .iter()
-            .map(|f| {
-                let dt = match f.data_type() {
-                    DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-                    other => other.clone(),
-                };
-                Field::new(f.name(), dt, true)
-            })
+            .map(|f| f.as_ref().clone())
             .collect(),
         None => audience
             .columns
