@@ -10,7 +10,7 @@ use crate::logging::LogFormat;
 #[derive(Debug, Parser)]
 #[command(
     name = "fidelis",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FIDELIS_GIT_COMMIT"), ")"),
     about = "Churn and customer-lifetime-value pipeline: validated reads, DataFusion features, BTYD + linfa models, consent-checked segments.",
     after_help = "Exit codes: 0 ok, 2 usage/config, 3 bad input data, 4 storage failure (retry), 5 model below its quality floor, 70 internal error."
 )]
@@ -31,7 +31,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Check the inputs against the data contract; quarantine bad rows.
     Validate(RunArgs),
-    /// Compute the customer features as of a cutoff (default: the run date), and optionally labels.
+    /// The feature stage: features as of the run date and every backtest cutoff, with their labels; or, with --as-of, one cutoff.
     Features(FeaturesArgs),
     /// Backtest the churn and revenue models out of time, keep a champion per target, write the models and metrics.
     Train(RunArgs),
@@ -39,9 +39,11 @@ pub enum Command {
     Score(RunArgs),
     /// Stage the campaign audiences of [exports]: consented customers only, control groups held out.
     Export(RunArgs),
+    /// Stage the run report (reports/report.html): data quality, features, backtests, segments, drift, audiences.
+    Report(RunArgs),
     /// Publish the staged outputs of a run date atomically (the manifest is written last).
     Publish(RunArgs),
-    /// The nightly job for one run date: validate, train (with its features), score, export, publish.
+    /// The nightly job for one run date: validate, features, train, score, export, report, publish.
     Run(RunArgs),
     /// Run SQL over the published outputs (scores, segments, exports, features, labels, rejects, runs, run_files).
     Sql(SqlArgs),
@@ -89,7 +91,7 @@ pub enum SqlFormat {
 pub struct FeaturesArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// The cutoff C (YYYY-MM-DD): features see events up to the end of that day. Default: the run date.
+    /// Only this cutoff C (YYYY-MM-DD): features see events up to the end of that day. Default: the whole feature stage.
     #[arg(long)]
     pub as_of: Option<String>,
     /// Also compute the labels of the horizon (C, C + h] in days (needs C + h <= the run date).

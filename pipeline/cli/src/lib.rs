@@ -5,6 +5,7 @@ pub mod args;
 pub mod commands;
 pub mod env;
 pub mod logging;
+pub mod progress;
 
 use std::process::ExitCode;
 

@@ -20,12 +20,20 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+static BARS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Progress bars only with human logs on a terminal.
+pub fn bars_enabled() -> bool {
+    *BARS.get_or_init(stderr_is_terminal)
+}
+
 pub fn init(format: LogFormat, filter: &str) {
     let json = match format {
         LogFormat::Auto => !stderr_is_terminal(),
         LogFormat::Human => false,
         LogFormat::Json => true,
     };
+    let _ = BARS.set(!json && stderr_is_terminal());
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -252,32 +252,11 @@ fn decile_of(i: usize, n: usize) -> usize {
 /// out. Needs `N >= 10` (every decile non-empty) and at least one usable
 /// decile.
 pub fn decile_mape(y: &[f64], pred: &[f64]) -> Result<DecileMape> {
-    check_len(y.len(), pred.len())?;
-    check_finite("y", y)?;
-    check_finite("pred", pred)?;
-    let n = y.len();
-    if n < 10 {
-        return Err(ModelError::invalid(
-            "inputs",
-            format!("decile metrics need N >= 10, got {n}"),
-        ));
-    }
-    let (p, ybar) = sorted_with_ybar(y, pred);
-    let mut sp = [0.0; 10];
-    let mut sy = [0.0; 10];
-    let mut cnt = [0.0; 10];
-    for i in 0..n {
-        let d = decile_of(i, n);
-        sp[d] += p[i];
-        sy[d] += ybar[i];
-        cnt[d] += 1.0;
-    }
+    let deciles = revenue_by_decile(y, pred)?;
     let (mut sum, mut used, mut left) = (0.0, 0, 0);
-    for d in 0..10 {
-        let my = sy[d] / cnt[d];
-        let mp = sp[d] / cnt[d];
-        if my > 0.0 {
-            sum += (mp - my).abs() / my;
+    for d in &deciles {
+        if d.mean_actual > 0.0 {
+            sum += (d.mean_predicted - d.mean_actual).abs() / d.mean_actual;
             used += 1;
         } else {
             left += 1;
@@ -293,6 +272,219 @@ pub fn decile_mape(y: &[f64], pred: &[f64]) -> Result<DecileMape> {
         mape: sum / used as f64,
         deciles_used: used,
         deciles_left_out: left,
+    })
+}
+
+/// One decile of [`revenue_by_decile`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RevenueDecile {
+    /// `0` = the highest predictions.
+    pub decile: usize,
+    pub n: usize,
+    pub mean_predicted: f64,
+    /// Mean of `ybar` (actual values averaged within tied predictions).
+    pub mean_actual: f64,
+}
+
+/// Predicted against actual by decile of the prediction, with the
+/// conventions of [`decile_mape`] (which is computed from it). Needs
+/// `N >= 10`.
+pub fn revenue_by_decile(y: &[f64], pred: &[f64]) -> Result<Vec<RevenueDecile>> {
+    check_len(y.len(), pred.len())?;
+    check_finite("y", y)?;
+    check_finite("pred", pred)?;
+    let n = y.len();
+    if n < 10 {
+        return Err(ModelError::invalid(
+            "inputs",
+            format!("decile metrics need N >= 10, got {n}"),
+        ));
+    }
+    let (p, ybar) = sorted_with_ybar(y, pred);
+    let mut out: Vec<RevenueDecile> = (0..10)
+        .map(|d| RevenueDecile {
+            decile: d,
+            n: 0,
+            mean_predicted: 0.0,
+            mean_actual: 0.0,
+        })
+        .collect();
+    for i in 0..n {
+        let d = &mut out[decile_of(i, n)];
+        d.n += 1;
+        d.mean_predicted += p[i];
+        d.mean_actual += ybar[i];
+    }
+    for d in &mut out {
+        d.mean_predicted /= d.n as f64;
+        d.mean_actual /= d.n as f64;
+    }
+    Ok(out)
+}
+
+/// One point of [`roc_curve`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RocPoint {
+    pub fpr: f64,
+    pub tpr: f64,
+}
+
+/// The ROC curve: `(0, 0)`, then one point per distinct score threshold `v`
+/// (descending), flagging every customer with score `>= v`, ending at
+/// `(1, 1)`. Ties move diagonally, so the trapezoid area under the full
+/// curve equals [`roc_auc`]. With more than `max_points` points (at least
+/// 2), evenly spaced ones are kept, the two ends always.
+pub fn roc_curve(labels: &[bool], scores: &[f64], max_points: usize) -> Result<Vec<RocPoint>> {
+    check_len(labels.len(), scores.len())?;
+    check_finite("scores", scores)?;
+    let (n1, n0) = class_counts(labels)?;
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&i, &j| scores[j].total_cmp(&scores[i]));
+    let mut points = vec![RocPoint { fpr: 0.0, tpr: 0.0 }];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let v = scores[idx[i]];
+        while i < idx.len() && scores[idx[i]] == v {
+            if labels[idx[i]] {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        points.push(RocPoint {
+            fpr: fp / n0,
+            tpr: tp / n1,
+        });
+    }
+    Ok(thin(points, max_points.max(2)))
+}
+
+/// Keeps `max` evenly spaced elements of `v`, the first and last always.
+fn thin<T: Copy>(v: Vec<T>, max: usize) -> Vec<T> {
+    if v.len() <= max {
+        return v;
+    }
+    let last = v.len() - 1;
+    (0..max).map(|k| v[k * last / (max - 1)]).collect()
+}
+
+/// One decile of [`gains_by_decile`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GainsBin {
+    /// `0` = the highest scores.
+    pub decile: usize,
+    pub n: usize,
+    /// Churn rate in the decile (tie-averaged labels).
+    pub rate: f64,
+    /// `rate` over the overall churn rate.
+    pub lift: f64,
+    /// Share of customers in deciles `0..=decile`.
+    pub cumulative_customers: f64,
+    /// Share of all churners in deciles `0..=decile` (cumulative gains).
+    pub cumulative_gain: f64,
+}
+
+/// Lift and cumulative gains by decile of the score, with the conventions
+/// of [`calibration_by_decile`] (sorted descending, `floor(10 i / N)`,
+/// labels averaged within tied scores). Needs `N >= 10` and a churner.
+pub fn gains_by_decile(labels: &[bool], scores: &[f64]) -> Result<Vec<GainsBin>> {
+    check_len(labels.len(), scores.len())?;
+    check_finite("scores", scores)?;
+    let n = labels.len();
+    if n < 10 {
+        return Err(ModelError::invalid(
+            "inputs",
+            format!("decile metrics need N >= 10, got {n}"),
+        ));
+    }
+    let (n1, _) = class_counts(labels)?;
+    let y: Vec<f64> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
+    let (_, ybar) = sorted_with_ybar(&y, scores);
+    let mut sums = [0.0; 10];
+    let mut counts = [0usize; 10];
+    for (i, v) in ybar.iter().enumerate() {
+        sums[decile_of(i, n)] += v;
+        counts[decile_of(i, n)] += 1;
+    }
+    let overall = n1 / n as f64;
+    let (mut cum_n, mut cum_y) = (0usize, 0.0);
+    Ok((0..10)
+        .map(|d| {
+            cum_n += counts[d];
+            cum_y += sums[d];
+            let rate = sums[d] / counts[d] as f64;
+            GainsBin {
+                decile: d,
+                n: counts[d],
+                rate,
+                lift: rate / overall,
+                cumulative_customers: cum_n as f64 / n as f64,
+                cumulative_gain: cum_y / n1,
+            }
+        })
+        .collect())
+}
+
+/// Result of [`psi`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Psi {
+    /// Lower edges of bins `1..` (bin 0 is everything below `edges[0]`).
+    pub edges: Vec<f64>,
+    /// Share of the reference (previous) values per bin.
+    pub expected: Vec<f64>,
+    /// Share of the current values per bin.
+    pub actual: Vec<f64>,
+    /// `Σ (a - e) ln(a / e)`, shares floored at `PSI_FLOOR`.
+    pub psi: f64,
+}
+
+/// Shares below this count as this in [`psi`] (an empty bin would make the
+/// index infinite).
+pub const PSI_FLOOR: f64 = 1e-4;
+
+/// Population stability index of `actual` against the reference
+/// `expected`, over `bins` quantile bins of the reference: the edges are the
+/// sorted reference values at positions `floor(k n / bins)`, `k = 1..bins`
+/// (repeated edges merged, so heavy ties give fewer bins); a value `x` falls
+/// in bin `#{edges <= x}`. The usual reading: below 0.1 stable, 0.1 to 0.25
+/// a moderate shift, above 0.25 a major one.
+pub fn psi(expected: &[f64], actual: &[f64], bins: usize) -> Result<Psi> {
+    check_finite("expected", expected)?;
+    check_finite("actual", actual)?;
+    if expected.is_empty() || actual.is_empty() || bins < 2 {
+        return Err(ModelError::invalid(
+            "inputs",
+            "PSI needs values on both sides and at least 2 bins",
+        ));
+    }
+    let mut sorted = expected.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let mut edges: Vec<f64> = (1..bins).map(|k| sorted[k * n / bins]).collect();
+    edges.dedup();
+    let share = |v: &[f64]| -> Vec<f64> {
+        let mut c = vec![0.0; edges.len() + 1];
+        for x in v {
+            c[edges.partition_point(|e| e <= x)] += 1.0;
+        }
+        c.iter().map(|k| k / v.len() as f64).collect()
+    };
+    let (e, a) = (share(expected), share(actual));
+    let psi = e
+        .iter()
+        .zip(&a)
+        .map(|(e, a)| {
+            let (e, a) = (e.max(PSI_FLOOR), a.max(PSI_FLOOR));
+            (a - e) * (a / e).ln()
+        })
+        .sum();
+    Ok(Psi {
+        edges,
+        expected: e,
+        actual: a,
+        psi,
     })
 }
 
@@ -519,5 +711,103 @@ mod tests {
     #[test]
     fn mid_ranks_average_ties() {
         assert_eq!(mid_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+    }
+
+    #[test]
+    fn roc_curve_area_is_the_auc() {
+        // Same data as roc_auc_with_ties: n1 = 2, n0 = 3. Thresholds
+        // 0.9: TP 1 FP 0 -> (0, 0.5); 0.8: TP 2 FP 1 -> (1/3, 1);
+        // 0.3: (2/3, 1); 0.1: (1, 1). Trapezoids: 0 + (1/3)(0.5+1)/2
+        // + (1/3)(1) + (1/3)(1) = 0.25 + 2/3 = 5.5/6 = the AUC.
+        let labels = [true, false, true, false, false];
+        let scores = [0.9, 0.8, 0.8, 0.3, 0.1];
+        let c = roc_curve(&labels, &scores, 100).expect("ok");
+        let pts: Vec<(f64, f64)> = c.iter().map(|p| (p.fpr, p.tpr)).collect();
+        assert_eq!(
+            pts,
+            vec![
+                (0.0, 0.0),
+                (0.0, 0.5),
+                (1.0 / 3.0, 1.0),
+                (2.0 / 3.0, 1.0),
+                (1.0, 1.0)
+            ]
+        );
+        let area: f64 = c
+            .windows(2)
+            .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
+            .sum();
+        close(area, 5.5 / 6.0);
+        // Thinned to 3 points: positions 0, 2, 4 of the 5.
+        let t = roc_curve(&labels, &scores, 3).expect("ok");
+        assert_eq!(t.len(), 3);
+        assert_eq!((t[1].fpr, t[1].tpr), (1.0 / 3.0, 1.0));
+        assert_eq!((t[2].fpr, t[2].tpr), (1.0, 1.0));
+    }
+
+    #[test]
+    fn gains_and_lift_by_decile() {
+        // 20 customers, scores 20..1 (distinct), churners at scores 20, 19,
+        // 18 and 1: 4 churners, overall rate 0.2. Deciles of 2: decile 0
+        // holds 20, 19 (2 churners, rate 1, lift 5); decile 1 holds 18, 17
+        // (rate 0.5, lift 2.5); deciles 2..8 none; decile 9 holds 2, 1
+        // (rate 0.5). Cumulative gain: 2/4, 3/4, ..., 3/4, 4/4.
+        let scores: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        let labels: Vec<bool> = scores.iter().map(|s| *s >= 18.0 || *s == 1.0).collect();
+        let g = gains_by_decile(&labels, &scores).expect("ok");
+        assert_eq!(g.len(), 10);
+        close(g[0].rate, 1.0);
+        close(g[0].lift, 5.0);
+        close(g[1].lift, 2.5);
+        close(g[0].cumulative_gain, 0.5);
+        close(g[1].cumulative_gain, 0.75);
+        close(g[8].cumulative_gain, 0.75);
+        close(g[9].cumulative_gain, 1.0);
+        close(g[4].cumulative_customers, 0.5);
+        close(g[9].rate, 0.5);
+        // Tied scores share their churners: all equal -> every decile at
+        // the overall rate, lift 1.
+        let flat = gains_by_decile(&labels, &[0.5; 20]).expect("ok");
+        assert!(flat.iter().all(|b| (b.lift - 1.0).abs() < 1e-12));
+    }
+
+    #[test]
+    fn revenue_deciles_match_decile_mape() {
+        // 10 customers, one per decile: pred 10..1, actual 2 x pred except
+        // the last (actual 0). Decile d: pred 10 - d, actual 2 (10 - d),
+        // decile 9 actual 0 (left out of the MAPE). Each used decile:
+        // |p - 2p| / 2p = 0.5.
+        let pred: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        let y: Vec<f64> = pred
+            .iter()
+            .map(|p| if *p == 1.0 { 0.0 } else { 2.0 * p })
+            .collect();
+        let d = revenue_by_decile(&y, &pred).expect("ok");
+        close(d[0].mean_predicted, 10.0);
+        close(d[0].mean_actual, 20.0);
+        close(d[9].mean_actual, 0.0);
+        let m = decile_mape(&y, &pred).expect("ok");
+        close(m.mape, 0.5);
+        assert_eq!((m.deciles_used, m.deciles_left_out), (9, 1));
+    }
+
+    #[test]
+    fn psi_against_a_hand_computed_value() {
+        // Reference 1..10, 2 bins: edge = sorted[5] = 6, so bin 0 = {1..5},
+        // bin 1 = {6..10}: 0.5 / 0.5. Current [1,2,3,7,8,9,10,11]:
+        // 3/8 = 0.375 and 5/8 = 0.625.
+        // PSI = (0.375-0.5) ln(0.375/0.5) + (0.625-0.5) ln(0.625/0.5)
+        //     = 0.125 * 0.2876821 + 0.125 * 0.2231436 = 0.0638532.
+        let reference: Vec<f64> = (1..=10).map(f64::from).collect();
+        let p = psi(&reference, &[1.0, 2.0, 3.0, 7.0, 8.0, 9.0, 10.0, 11.0], 2).expect("ok");
+        assert_eq!(p.edges, vec![6.0]);
+        assert_eq!(p.expected, vec![0.5, 0.5]);
+        assert_eq!(p.actual, vec![0.375, 0.625]);
+        assert!((p.psi - 0.063_853_2).abs() < 1e-7, "{}", p.psi);
+        // The same distribution: 0. Heavy ties merge bins.
+        close(psi(&reference, &reference, 10).expect("ok").psi, 0.0);
+        let ties = psi(&[0.0; 8], &[0.0, 1.0], 4).expect("ok");
+        assert_eq!(ties.edges, vec![0.0]);
+        assert!(psi(&[], &[1.0], 10).is_err());
     }
 }

@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use fidelis_core::{Error, Result};
-use fidelis_models::metrics::{self, CalibrationBin};
+use fidelis_models::metrics::{self, CalibrationBin, GainsBin, RevenueDecile, RocPoint};
 use fidelis_models::{
     FeatureMatrix, ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams,
     RevenueModel, RevenueParams,
@@ -173,7 +173,16 @@ pub struct ChurnMetrics {
     /// Only for scores that are probabilities.
     pub brier: Option<f64>,
     pub calibration: Option<Vec<CalibrationBin>>,
+    /// The ROC curve, thinned to at most [`CURVE_POINTS`] points.
+    #[serde(default)]
+    pub roc_curve: Vec<RocPoint>,
+    /// Lift and cumulative gains by decile of the score.
+    #[serde(default)]
+    pub gains: Vec<GainsBin>,
 }
+
+/// Points kept of a ROC curve in `metrics.json`.
+pub const CURVE_POINTS: usize = 201;
 
 /// Validation metrics of a revenue prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +196,9 @@ pub struct RevenueMetrics {
     pub total_predicted: f64,
     pub total_actual: f64,
     pub total_ratio: f64,
+    /// Predicted against actual by decile of the prediction.
+    #[serde(default)]
+    pub deciles: Vec<RevenueDecile>,
 }
 
 fn merr(e: fidelis_models::ModelError) -> String {
@@ -215,6 +227,8 @@ fn churn_metrics(
         } else {
             None
         },
+        roc_curve: metrics::roc_curve(labels, score, CURVE_POINTS).map_err(merr)?,
+        gains: metrics::gains_by_decile(labels, score).map_err(merr)?,
     })
 }
 
@@ -230,6 +244,7 @@ fn revenue_metrics(y: &[f64], pred: &[f64]) -> std::result::Result<RevenueMetric
         total_predicted: pred.iter().sum(),
         total_actual: y.iter().sum(),
         total_ratio: metrics::total_ratio(y, pred).map_err(merr)?,
+        deciles: metrics::revenue_by_decile(y, pred).map_err(merr)?,
     })
 }
 

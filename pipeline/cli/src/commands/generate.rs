@@ -41,7 +41,7 @@ pub async fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     let out = Location::parse(&a.out, &StorageConfig::default())?;
     tracing::info!(stage = "generate", customers = a.customers, seed = a.seed, out = %out.url(), "simulating");
 
-    let bar = crate::logging::stderr_is_terminal().then(|| {
+    let bar = crate::logging::bars_enabled().then(|| {
         let bar = ProgressBar::new(a.customers);
         bar.set_style(
             ProgressStyle::with_template("{spinner} generate [{bar:40}] {human_pos}/{human_len} customers ({per_sec}, eta {eta})")

@@ -16,6 +16,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Train(a) => train::train(a).await,
         Command::Score(a) => train::score(a).await,
         Command::Export(a) => publish::export(a).await,
+        Command::Report(a) => publish::report(a).await,
         Command::Publish(a) => publish::publish_cmd(a).await,
         Command::Run(a) => run::run(a).await,
         Command::Sql(a) => sql::sql(a).await,

@@ -20,7 +20,7 @@ pub fn code_version() -> String {
     format!(
         "fidelis {} ({})",
         env!("CARGO_PKG_VERSION"),
-        option_env!("FIDELIS_GIT_COMMIT").unwrap_or("unknown commit")
+        env!("FIDELIS_GIT_COMMIT")
     )
 }
 
@@ -94,6 +94,32 @@ pub async fn export(a: RunArgs) -> anyhow::Result<()> {
     let settings = load_settings(&a.config)?;
     let run_date = RunDate::parse(&a.run_date)?;
     run_export(&settings, run_date).await
+}
+
+pub(crate) async fn run_report(settings: &Settings, run_date: RunDate) -> anyhow::Result<()> {
+    let started = Instant::now();
+    tracing::info!(stage = "report", run_date = %run_date, "starting");
+    let r = fidelis_report::build_report(settings, run_date, &code_version())
+        .await
+        .context("report")?;
+    match &r.previous_run {
+        Some(p) => {
+            tracing::info!(stage = "report", previous_run_date = %p, "score drift against the previous published run")
+        }
+        None => tracing::warn!(
+            stage = "report",
+            "no earlier published run: the report has no drift figures"
+        ),
+    }
+    tracing::info!(stage = "report", run_date = %run_date, bytes = r.bytes, charts = r.charts, seconds = started.elapsed().as_secs_f64(), "report written");
+    println!("report for {run_date}: {} charts -> {}", r.charts, r.url);
+    record_duration(settings, run_date, "report", started).await
+}
+
+pub async fn report(a: RunArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&a.config)?;
+    let run_date = RunDate::parse(&a.run_date)?;
+    run_report(&settings, run_date).await
 }
 
 pub(crate) async fn run_publish(settings: &Settings, run_date: RunDate) -> anyhow::Result<()> {

@@ -147,11 +147,14 @@ pub(crate) async fn run_features(
 pub async fn features(a: FeaturesArgs) -> anyhow::Result<()> {
     let settings = load_settings(&a.run.config)?;
     let run_date = RunDate::parse(&a.run.run_date)?;
-    let as_of = match &a.as_of {
-        Some(s) => RunDate::parse(s)?,
-        None => run_date,
-    };
-    run_features(&settings, run_date, as_of, a.label_horizon).await
+    match &a.as_of {
+        Some(s) => run_features(&settings, run_date, RunDate::parse(s)?, a.label_horizon).await,
+        None if a.label_horizon.is_some() => Err(fidelis_core::Error::config(
+            "--label-horizon needs --as-of (the feature stage computes the labels the backtests need)",
+        )
+        .into()),
+        None => super::train::run_feature_stage(&settings, run_date).await,
+    }
 }
 
 pub async fn run(a: RunArgs) -> anyhow::Result<()> {
@@ -160,10 +163,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let report = run_validate(&settings, run_date).await?;
     print_report(&report);
-    // train computes the features as of the run date first.
+    super::train::run_feature_stage(&settings, run_date).await?;
     super::train::run_train(&settings, run_date).await?;
     super::train::run_score(&settings, run_date).await?;
     super::publish::run_export(&settings, run_date).await?;
+    super::publish::run_report(&settings, run_date).await?;
     super::publish::run_publish(&settings, run_date).await?;
     tracing::info!(stage = "run", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())

@@ -86,36 +86,109 @@ fn cutoffs(
     Ok((train, valid))
 }
 
-pub(crate) async fn run_train(settings: &Settings, run_date: RunDate) -> anyhow::Result<()> {
+/// What the feature stage computes for a run date: the features as of the
+/// run date and every backtest cutoff, and the labels of every (cutoff,
+/// horizon) pair the backtests need. Written to `_stages/features.json`
+/// when they are all staged, so that `train` (a later process under
+/// Airflow) knows it can read them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FeaturePlan {
+    history_days: f64,
+    feature_cutoffs: BTreeSet<RunDate>,
+    label_pairs: BTreeSet<(RunDate, u32)>,
+}
+
+fn horizons(settings: &Settings) -> Vec<u32> {
+    let m = &settings.models;
+    std::iter::once(m.churn_horizon_days)
+        .chain(m.revenue_horizons_days.iter().copied())
+        .collect()
+}
+
+fn plan_location(out: &Location, run_date: RunDate) -> Location {
+    staging(out, run_date).child("_stages/features.json")
+}
+
+/// The feature stage (`fidelis features` without `--as-of`, the `features`
+/// task of the DAG): features as of the run date tell how much history
+/// there is, which decides the backtest cutoffs; then the features and
+/// labels of every cutoff.
+pub(crate) async fn run_feature_stage(
+    settings: &Settings,
+    run_date: RunDate,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let m = &settings.models;
-    tracing::info!(stage = "train", run_date = %run_date, "starting");
-    // The features as of the run date tell how much history there is.
     run_features(settings, run_date, run_date, None).await?;
-    let current = load_features(&out, run_date, run_date).await?;
-    let history = current.history_days();
-    let horizons: Vec<u32> = std::iter::once(m.churn_horizon_days)
-        .chain(m.revenue_horizons_days.iter().copied())
-        .collect();
-    // Every (cutoff, horizon) pair of labels, and every cutoff of features.
+    let history = load_features(&out, run_date, run_date)
+        .await?
+        .history_days();
     let mut label_pairs: BTreeSet<(RunDate, u32)> = BTreeSet::new();
-    for &h in &horizons {
+    for h in horizons(settings) {
         let (train, valid) = cutoffs(run_date, h, history, m.training_windows)?;
         for c in train.into_iter().chain(valid) {
             label_pairs.insert((c, h));
         }
     }
     let feature_cutoffs: BTreeSet<RunDate> = label_pairs.iter().map(|(c, _)| *c).collect();
+    let total = feature_cutoffs.len() + label_pairs.len();
+    let progress = crate::progress::Steps::new("features", total as u64);
     for &c in &feature_cutoffs {
+        progress.step(&format!("features as of {c}"));
         run_features(settings, run_date, c, None).await?;
     }
     for &(c, h) in &label_pairs {
+        progress.step(&format!("labels as of {c}, {h} days"));
         let l = fidelis_features::build_labels(settings, run_date, c, h)
             .await
             .context("labels")?;
-        tracing::info!(stage = "train", as_of = %l.as_of, horizon_days = h, rows_out = l.rows, churn_rate = l.churn_rate, "labels written");
+        tracing::info!(stage = "features", as_of = %l.as_of, horizon_days = h, rows_out = l.rows, churn_rate = l.churn_rate, "labels written");
     }
+    progress.finish();
+    let plan = FeaturePlan {
+        history_days: history,
+        feature_cutoffs,
+        label_pairs,
+    };
+    plan_location(&out, run_date)
+        .put(serde_json::to_vec_pretty(&plan)?)
+        .await?;
+    tracing::info!(stage = "features", run_date = %run_date, cutoffs = plan.feature_cutoffs.len(), label_sets = plan.label_pairs.len(), seconds = started.elapsed().as_secs_f64(), "done");
+    super::publish::record_duration(settings, run_date, "features", started).await
+}
+
+/// The staged plan of this run date, or the feature stage run now when it
+/// is missing (train run on its own).
+async fn feature_plan(
+    settings: &Settings,
+    out: &Location,
+    run_date: RunDate,
+) -> anyhow::Result<FeaturePlan> {
+    let loc = plan_location(out, run_date);
+    if loc.get_opt().await?.is_none() {
+        tracing::info!(stage = "train", run_date = %run_date, "no staged features for this run date: running the feature stage first");
+        run_feature_stage(settings, run_date).await?;
+    }
+    let bytes = loc.get_opt().await?.ok_or_else(|| {
+        Error::internal(format!("{} vanished after the feature stage", loc.url()))
+    })?;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))?)
+}
+
+pub(crate) async fn run_train(settings: &Settings, run_date: RunDate) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let m = &settings.models;
+    tracing::info!(stage = "train", run_date = %run_date, "starting");
+    let plan = feature_plan(settings, &out, run_date).await?;
+    let FeaturePlan {
+        history_days: history,
+        feature_cutoffs,
+        label_pairs,
+    } = plan;
+    let current = load_features(&out, run_date, run_date).await?;
     let mut features = std::collections::BTreeMap::new();
     for &c in &feature_cutoffs {
         features.insert(c, load_features(&out, run_date, c).await?);

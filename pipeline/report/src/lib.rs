@@ -1,0 +1,51 @@
+//! fidelis-report: `fidelis report`, the run report. One self-contained HTML
+//! file (`reports/report.html`) for the people who look at a run: data
+//! quality, the feature summary, every candidate model's backtest with the
+//! champion marked, charts as inline SVG, segments, score drift against the
+//! previous published run, and the audiences exported. docs/report.md
+//! lists the charts.
+
+pub mod data;
+pub mod html;
+pub mod svg;
+
+use fidelis_core::{Result, RunDate, Settings};
+use fidelis_features::validate::staging;
+use fidelis_storage::Location;
+
+pub use html::CHARTS;
+
+/// Where a run stages its report.
+pub fn report_location(out: &Location, run_date: RunDate) -> Location {
+    staging(out, run_date).child("reports/report.html")
+}
+
+/// What [`build_report`] wrote.
+#[derive(Debug, Clone)]
+pub struct ReportSummary {
+    pub url: String,
+    pub bytes: usize,
+    pub charts: usize,
+    pub previous_run: Option<String>,
+}
+
+/// Gather, render and stage the report of `run_date`.
+pub async fn build_report(
+    settings: &Settings,
+    run_date: RunDate,
+    code_version: &str,
+) -> Result<ReportSummary> {
+    let data = data::gather(settings, run_date, code_version).await?;
+    let page = html::render(&data);
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let loc = report_location(&out, run_date);
+    let bytes = page.len();
+    let charts = page.matches("<figure data-chart=").count();
+    loc.put(page).await?;
+    Ok(ReportSummary {
+        url: loc.url(),
+        bytes,
+        charts,
+        previous_run: data.previous.map(|p| p.run_date),
+    })
+}
