@@ -2,7 +2,8 @@
 # Runs every check fidelis has, exactly as CI does: formatting, clippy, the
 # unit tests of every crate and the end-to-end tests, against a real
 # S3-compatible server (moto) that this script installs and starts on
-# 127.0.0.1.
+# 127.0.0.1; then the integration checks (tests/integration.sh): Airflow,
+# headless Chromium and the notebooks.
 #
 #   bash tests/run.sh
 #
@@ -49,3 +50,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --all-targets --locked --no-fail-fast
 fi
+
+# --- the product as its users meet it ------------------------------------------
+# Airflow runs the DAG on the sample, the reports open in headless Chromium,
+# the notebooks execute (tests/integration.sh says what each checks).
+log "integration: Airflow, the report in Chromium, the notebooks"
+cargo build --locked
+bash tests/integration.sh

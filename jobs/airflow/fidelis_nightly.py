@@ -1,0 +1,172 @@
+"""The fidelis nightly job as Airflow DAGs: one task per stage.
+
+Two DAGs with the same shape:
+
+* ``fidelis_nightly`` runs each stage in the fidelis container image with
+  the KubernetesPodOperator (the production example: the image built from
+  the repo's Dockerfile, the job config mounted from a ConfigMap, object
+  store credentials from a Secret).
+* ``fidelis_nightly_bash`` runs the installed ``fidelis`` binary with the
+  BashOperator (a single machine, and what CI runs with ``airflow dags test``).
+
+Run date. The DAGs are scheduled at 02:00 UTC with a cron trigger, so a
+run's logical date is the day it fires and its data is complete up to the
+end of the day before: every task passes ``--run-date {{ macros.ds_add(ds,
+-1) }}`` (docs/contract.md, "Time"). Re-running a DAG run re-runs the same
+date and replaces that date's published outputs atomically.
+
+Exit codes (``fidelis --help``): 0 ok; 2 usage/config, 3 bad input data and
+5 model below its quality floor fail the task at once, since a retry would
+fail the same way; 4 (storage) and 70 (internal) are retried with
+exponential backoff. Nothing is published before the last task, so a
+failed run leaves the previous publication untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Param
+from kubernetes.client import models as k8s
+
+# The stages, in order; each is a `fidelis` subcommand taking --config and
+# --run-date, and reads only what earlier stages of the same run date staged.
+STAGES = ["validate", "features", "train", "score", "export", "report", "publish"]
+
+# Exit codes that mean "do not retry" (see the module docstring).
+NO_RETRY = {2: "usage or config error", 3: "bad input data", 5: "model below its quality floor"}
+
+RUN_DATE = "{{ macros.ds_add(ds, -1) }}"
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(hours=1),
+    "execution_timeout": timedelta(hours=3),
+}
+
+
+class FailFast:
+    """Turns the no-retry exit codes into AirflowFailException.
+
+    The operators below report those codes through their
+    ``skip_on_exit_code`` hook (as AirflowSkipException with the code in the
+    message); this mixin catches that and fails the task without retries,
+    so no exit code ever skips a task.
+    """
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowSkipException as e:
+            m = re.search(r"exit code (\d+)", str(e))
+            code = int(m.group(1)) if m else -1
+            raise AirflowFailException(
+                f"fidelis {self.task_id} exited with code {code} "
+                f"({NO_RETRY.get(code, 'no-retry code')}): not retried; see the log above"
+            ) from e
+
+
+class FidelisBashOperator(FailFast, BashOperator):
+    def __init__(self, **kwargs):
+        super().__init__(skip_on_exit_code=sorted(NO_RETRY), **kwargs)
+
+
+class FidelisPodOperator(FailFast, KubernetesPodOperator):
+    def __init__(self, **kwargs):
+        super().__init__(skip_on_exit_code=sorted(NO_RETRY), **kwargs)
+
+
+def nightly_dag(dag_id: str, description: str, make_task, params: dict) -> DAG:
+    with DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule="0 2 * * *",
+        start_date=datetime(2026, 11, 1),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        params=params,
+        tags=["fidelis", "churn", "clv"],
+        doc_md=__doc__,
+    ) as dag:
+        previous = None
+        for stage in STAGES:
+            task = make_task(stage)
+            if previous is not None:
+                previous >> task
+            previous = task
+    return dag
+
+
+# --- the container example (production) ---------------------------------------
+# The job config lives in a ConfigMap mounted at /jobs; credentials for the
+# object store come from a Secret as the usual AWS_* variables.
+CONFIG_VOLUME = k8s.V1Volume(
+    name="fidelis-jobs",
+    config_map=k8s.V1ConfigMapVolumeSource(name="fidelis-jobs"),
+)
+CONFIG_MOUNT = k8s.V1VolumeMount(name="fidelis-jobs", mount_path="/jobs", read_only=True)
+
+
+def pod_task(stage: str) -> FidelisPodOperator:
+    return FidelisPodOperator(
+        task_id=stage,
+        name=f"fidelis-{stage}",
+        namespace="{{ params.namespace }}",
+        image="{{ params.image }}",
+        arguments=[stage, "--config", "{{ params.config }}", "--run-date", RUN_DATE],
+        env_vars={"FIDELIS_LOG_FORMAT": "json"},
+        env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name="fidelis-object-store"))],
+        volumes=[CONFIG_VOLUME],
+        volume_mounts=[CONFIG_MOUNT],
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": "2", "memory": "6Gi"},
+            limits={"memory": "8Gi"},
+        ),
+        get_logs=True,
+        on_finish_action="delete_pod",
+    )
+
+
+nightly_dag(
+    "fidelis_nightly",
+    "fidelis churn and CLV nightly job, one pod per stage",
+    pod_task,
+    {
+        "image": Param("registry.example.com/fidelis:0.1.0", type="string"),
+        "namespace": Param("data-jobs", type="string"),
+        "config": Param("/jobs/s3-production.toml", type="string"),
+    },
+)
+
+
+# --- the installed binary (single machine, CI) --------------------------------
+def bash_task(stage: str) -> FidelisBashOperator:
+    return FidelisBashOperator(
+        task_id=stage,
+        bash_command=(
+            '"{{ params.fidelis_bin }}" ' + stage
+            + ' --config "{{ params.config }}" --run-date ' + RUN_DATE
+        ),
+        env={"FIDELIS_LOG_FORMAT": "json"},
+        append_env=True,
+    )
+
+
+nightly_dag(
+    "fidelis_nightly_bash",
+    "fidelis churn and CLV nightly job, the installed binary",
+    bash_task,
+    {
+        "fidelis_bin": Param(os.environ.get("FIDELIS_BIN", "fidelis"), type="string"),
+        "config": Param(os.environ.get("FIDELIS_CONFIG", "/opt/fidelis/jobs/nightly.toml"), type="string"),
+    },
+)

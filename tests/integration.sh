@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The product as its users meet it, with the real tools (part of
+# tests/run.sh, after the cargo tests):
+#   1. Airflow 3.3.2 (pinned by jobs/airflow/constraints.txt) loads the DAG
+#      folder without import errors and runs `fidelis_nightly_bash` with
+#      `airflow dags test` on the committed sample for two consecutive
+#      days; the published outputs are checked with `fidelis sql`;
+#   2. the second day's report (which has a previous run to compare with)
+#      and the first one open in headless Chromium with no console error,
+#      no request and every documented chart drawn; screenshots go to
+#      ci-artifacts/;
+#   3. the analyst notebooks run top to bottom against those outputs;
+#   4. a DAG run on a corrupt input fails at validate without retrying and
+#      publishes nothing.
+#
+#   bash tests/integration.sh        (needs the debug binary: cargo build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+log() { printf '\n==> [integration] %s\n' "$*" >&2; }
+fail() { echo "integration: FAILED: $*" >&2; exit 1; }
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/debug/fidelis
+[ -x "$BIN" ] || cargo build --locked
+ARTIFACTS=$ROOT/ci-artifacts
+mkdir -p "$ARTIFACTS"
+W=$(mktemp -d -t fidelis-integration.XXXXXX)
+echo "work dir: $W" >&2
+
+# --- installs ------------------------------------------------------------------
+venv() { # venv DIR PIP-ARGS...: create once, install quietly
+  local dir=$1; shift
+  if [ ! -x "$dir/bin/python" ] || [ ! -f "$dir/.fidelis-ok" ]; then
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    touch "$dir/.fidelis-ok"
+  fi
+}
+log "Airflow (pinned) into .venv/airflow"
+venv .venv/airflow -c jobs/airflow/constraints.txt -r jobs/airflow/requirements.txt
+log "notebook runtime into .venv/notebooks"
+venv .venv/notebooks -r notebooks/requirements.txt
+if ! command -v chromium >/dev/null; then
+  log "installing chromium (apt)"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+log "playwright-core (npm ci)"
+(cd tests/report && npm ci --no-audit --no-fund --silent)
+
+# --- the job config: the committed sample, outputs in the work dir ---------------
+sed -e "s#\.\./sample-data#$ROOT/sample-data#g" \
+    -e "s#^url = \"\.\./out/local\"#url = \"$W/out\"#" jobs/local.toml >"$W/job.toml"
+grep -q "url = \"$W/out\"" "$W/job.toml" || fail "could not point the job's output at $W/out"
+mkdir -p "$W/bad/purchases"
+cp -r sample-data/retail/interactions sample-data/retail/customers "$W/bad/"
+printf 'order_id,customer_id\n1,2\n' >"$W/bad/purchases/part-00000.parquet" # not Parquet
+sed -e "s#$ROOT/sample-data/retail#$W/bad#g" "$W/job.toml" >"$W/bad.toml"
+
+# --- Airflow -------------------------------------------------------------------------
+export AIRFLOW_HOME=$W/airflow AIRFLOW__CORE__DAGS_FOLDER=$ROOT/jobs/airflow \
+  AIRFLOW__CORE__LOAD_EXAMPLES=False FIDELIS_BIN=$BIN FIDELIS_CONFIG=$W/job.toml
+mkdir -p "$AIRFLOW_HOME"
+AF=.venv/airflow/bin
+log "airflow db migrate"
+$AF/airflow db migrate >"$AIRFLOW_HOME/migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/migrate.log"; fail "airflow db migrate"; }
+log "DAG folder imports (Airflow only logs import errors, so check them here)"
+$AF/python tests/airflow/check_runs.py imports
+for logical in 2026-11-22 2026-11-23; do
+  log "airflow dags test fidelis_nightly_bash $logical (run date = the day before)"
+  $AF/airflow dags test fidelis_nightly_bash "$logical" >"$W/dags-$logical.log" 2>&1 \
+    || { grep -E "ERROR|error:|exit code" "$W/dags-$logical.log" | tail -30; fail "dags test $logical"; }
+  $AF/python tests/airflow/check_runs.py success "$logical"
+done
+cp "$W"/dags-*.log "$ARTIFACTS/" 2>/dev/null || true
+
+log "the published outputs of both runs"
+sql() { "$BIN" sql --config "$W/job.toml" --format csv "$1" 2>/dev/null | tail -n +2; }
+runs=$(sql "select cast(min(run_date) as varchar) || ' ' || cast(max(run_date) as varchar) || ' ' || cast(count(*) as varchar) from runs")
+[ "$runs" = "2026-11-21 2026-11-22 2" ] \
+  || fail "expected published runs for 2026-11-21 and 2026-11-22, got: $runs"
+customers=$(sql "select count(*) from scores where run_date = '2026-11-22'")
+[ "$customers" -gt 1000 ] || fail "scores of 2026-11-22: $customers rows"
+for table in scores segments exports features labels models reports rejects; do
+  n=$(sql "select count(distinct run_date) from run_files where table_name = '$table'")
+  [ "$n" = 2 ] || fail "$table published for $n run dates, expected 2"
+done
+report() { find "$W/out/reports/run_date=$1" -name report.html | head -1; }
+
+log "the reports in headless Chromium"
+node tests/report/check_report.mjs "$(report 2026-11-22)" "$ARTIFACTS/report.png"
+node tests/report/check_report.mjs "$(report 2026-11-21)" "$ARTIFACTS/report-first-run.png" --no-drift
+cp "$(report 2026-11-22)" "$ARTIFACTS/report.html"
+
+log "analyst notebooks, top to bottom"
+.venv/notebooks/bin/python notebooks/run_all.py --output "$W/out" --executed "$ARTIFACTS/notebooks"
+
+log "a DAG run on a corrupt input fails at validate, without retry, and publishes nothing"
+before=$(cd "$W/out/runs" && find . -type f -exec sha256sum {} + | sort | sha256sum)
+if $AF/airflow dags test fidelis_nightly_bash 2026-11-24 --conf "{\"config\": \"$W/bad.toml\"}" >"$W/dags-bad.log" 2>&1; then
+  fail "the DAG run on a corrupt input succeeded"
+fi
+cp "$W/dags-bad.log" "$ARTIFACTS/"
+grep -q "bad input data in file" "$W/dags-bad.log" || fail "the task log does not name the bad file"
+$AF/python tests/airflow/check_runs.py failed-at-validate 2026-11-24
+after=$(cd "$W/out/runs" && find . -type f -exec sha256sum {} + | sort | sha256sum)
+[ "$before" = "$after" ] || fail "the failed run changed the published manifests"
+[ ! -e "$W/out/runs/run_date=2026-11-23" ] || fail "the failed run published run date 2026-11-23"
+
+rm -rf "$W"
+log "all integration checks passed"
