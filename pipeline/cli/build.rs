@@ -24,9 +24,9 @@ fn main() {
     println!("cargo:rustc-env=FIDELIS_GIT_COMMIT={commit}");
     // Rebuild the version string when HEAD moves (a new commit or checkout).
     println!("cargo:rerun-if-changed=.git/HEAD");
-    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
-        if let Some(r) = head.trim().strip_prefix("ref: ") {
-            println!("cargo:rerun-if-changed=.git/{r}");
-        }
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+        && let Some(r) = head.trim().strip_prefix("ref: ")
+    {
+        println!("cargo:rerun-if-changed=.git/{r}");
     }
 }

@@ -29,3 +29,46 @@ fn dockerfile_matches_the_workspace() {
         "slim runtime image"
     );
 }
+
+/// Every example config in jobs/ loads, and the DAG's container example
+/// points at one that exists.
+#[test]
+fn example_job_configs_load() {
+    let jobs = repo().join("jobs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&jobs).expect("jobs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let o = crate::support::run(&["settings", "--config", path.to_str().expect("utf8")]);
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let s: serde_json::Value = serde_json::from_slice(&o.stdout).expect("settings json");
+            assert!(
+                s["exports"]["audiences"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the local and the production examples");
+    let dag = std::fs::read_to_string(jobs.join("airflow/fidelis_nightly.py")).expect("DAG");
+    assert!(dag.contains("\"/jobs/s3-production.toml\""));
+    assert!(jobs.join("s3-production.toml").exists());
+    // The DAG's stages are the binary's subcommands, in the order `run` chains them.
+    let help = crate::support::run(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for stage in [
+        "validate", "features", "train", "score", "export", "report", "publish",
+    ] {
+        assert!(dag.contains(&format!("\"{stage}\"")), "DAG misses {stage}");
+        assert!(
+            help.contains(&format!("  {stage} ")),
+            "no subcommand {stage}"
+        );
+    }
+}

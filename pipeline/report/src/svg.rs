@@ -30,7 +30,7 @@ pub fn esc(s: &str) -> String {
 
 /// The smallest 1, 2 or 5 times a power of ten that is `>= v` (`v > 0`).
 pub fn nice_ceil(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());
