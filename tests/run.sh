@@ -57,3 +57,11 @@ fi
 log "integration: Airflow, the report in Chromium, the notebooks"
 cargo build --locked
 bash tests/integration.sh
+
+# The end-to-end benchmark's smoke run: the same script as the README's
+# benchmark table, at 10k customers with the debug build. It fails when
+# either pipeline fails or when they compute different features.
+log "benchmark smoke run: bench/e2e.sh at 10k customers"
+E2E_WORK=$(mktemp -d -t fidelis-e2e.XXXXXX)
+WORKDIR=$E2E_WORK FIDELIS_BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/fidelis bash bench/e2e.sh 10000
+rm -rf "$E2E_WORK"

@@ -120,6 +120,7 @@ pub mod features;
 pub mod gamma_gamma;
 pub mod hyp2f1;
 pub mod metrics;
+mod newton;
 pub mod optim;
 pub mod pareto_nbd;
 pub mod revenue;

@@ -342,8 +342,13 @@ impl TrainParams {
                 seed,
                 ..LogisticParams::default()
             },
+            // A challenger that has not won yet: 60 trees on 8,000 draws
+            // each, a quarter of the library default (100 x 20,000); see
+            // docs/models.md, "The solvers, and the forest in the pipeline".
             forest: ForestParams {
                 seed,
+                n_trees: 60,
+                max_samples_per_tree: 8_000,
                 ..ForestParams::default()
             },
             revenue: RevenueParams {
@@ -362,8 +367,9 @@ struct Fitted<'a> {
 }
 
 fn fitted<'a>(w: Window<'a>, horizon: f64) -> Result<Fitted<'a>> {
-    let fit = BtydFit::fit(w.features, w.as_of)?;
-    let btyd = fit.predict_table(w.features, horizon)?;
+    let btyd = timed("btyd", w.as_of, w.features.len(), || {
+        BtydFit::fit(w.features, w.as_of)?.predict_table(w.features, horizon)
+    })?;
     Ok(Fitted {
         pop: population(&w)?,
         w,
@@ -535,6 +541,21 @@ fn latest_windows<'a>(v: Fitted<'a>, t: Vec<Fitted<'a>>) -> Vec<Fitted<'a>> {
     std::iter::once(v).chain(t.into_iter().take(keep)).collect()
 }
 
+/// Runs one model fit and logs its time and rows (the train stage's
+/// profile in the structured logs).
+fn timed<T>(target: &str, model: &str, rows: usize, fit: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = fit();
+    tracing::info!(
+        target_name = target,
+        model,
+        rows,
+        seconds = started.elapsed().as_secs_f64(),
+        "model fitted"
+    );
+    out
+}
+
 /// Backtest the churn target. Returns the report, the refitted champion and
 /// the logistic model refitted on the same latest windows, which explains
 /// every churn score whichever model is champion (`None` when the feature
@@ -584,7 +605,9 @@ pub fn churn(
     let (xt, yt, _) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
 
-    let logistic = LogisticChurnModel::fit(&xt, &yt, &params.logistic);
+    let logistic = timed(&report.target, "logistic", yt.len(), || {
+        LogisticChurnModel::fit(&xt, &yt, &params.logistic)
+    });
     let logistic_p = logistic
         .as_ref()
         .map_err(|e| e.to_string())
@@ -595,7 +618,9 @@ pub fn churn(
         true,
         logistic_p.clone().and_then(|p| churn_metrics(y, &p, true)),
     ));
-    let forest = ForestChurnModel::fit(&xt, &yt, &params.forest);
+    let forest = timed(&report.target, "forest", yt.len(), || {
+        ForestChurnModel::fit(&xt, &yt, &params.forest)
+    });
     report.candidates.push(candidate(
         "forest",
         "feature_model",
@@ -622,7 +647,9 @@ pub fn churn(
     // explainer), the forest when it is champion.
     let latest = latest_windows(v, t);
     let (xr, yr, _) = pooled(&latest, &names)?;
-    let logistic = LogisticChurnModel::fit(&xr, &yr, &params.logistic);
+    let logistic = timed(&report.target, "logistic refit", yr.len(), || {
+        LogisticChurnModel::fit(&xr, &yr, &params.logistic)
+    });
     let quality = |what: &str, e: fidelis_models::ModelError| {
         Error::quality(format!("refitting the {what} churn champion: {e}"))
     };
@@ -648,8 +675,10 @@ pub fn churn(
         other => {
             let champion = if other == "forest" {
                 ChurnChampion::Forest {
-                    model: ForestChurnModel::fit(&xr, &yr, &params.forest)
-                        .map_err(|e| quality("forest", e))?,
+                    model: timed(&report.target, "forest refit", yr.len(), || {
+                        ForestChurnModel::fit(&xr, &yr, &params.forest)
+                    })
+                    .map_err(|e| quality("forest", e))?,
                 }
             } else {
                 ChurnChampion::Bgnbd
@@ -698,9 +727,11 @@ pub fn revenue(
     };
     let (xt, _, yt) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
-    let glm_p = RevenueModel::fit(&xt, &yt, &params.revenue)
-        .map_err(|e| e.to_string())
-        .and_then(|m| m.predict(&xv).map_err(merr));
+    let glm_p = timed(&report.target, "glm", yt.len(), || {
+        RevenueModel::fit(&xt, &yt, &params.revenue)
+    })
+    .map_err(|e| e.to_string())
+    .and_then(|m| m.predict(&xv).map_err(merr));
     report.candidates.push(candidate(
         "glm",
         "feature_model",
@@ -721,8 +752,10 @@ pub fn revenue(
     let latest = latest_windows(v, t);
     let (xr, _, yr) = pooled(&latest, &names)?;
     let refit = || -> Result<RevenueModel> {
-        RevenueModel::fit(&xr, &yr, &params.revenue)
-            .map_err(|e| Error::quality(format!("refitting the revenue champion: {e}")))
+        timed(&report.target, "glm refit", yr.len(), || {
+            RevenueModel::fit(&xr, &yr, &params.revenue)
+        })
+        .map_err(|e| Error::quality(format!("refitting the revenue champion: {e}")))
     };
     let champion = match report.champion.as_str() {
         "glm" => RevenueChampion::Glm { model: refit()? },

@@ -1,0 +1,301 @@
+"""The Python peer of the end-to-end benchmark (bench/e2e.sh): the nightly
+job the way a good data team would write it without fidelis.
+
+- validate: DuckDB SQL with the same row rules and duplicate checks as
+  fidelis (docs/contract.md), validated rows and rejects written as Parquet;
+- features and labels: the fidelis SQL files run by DuckDB
+  (bench/duckdb_features.py's translation), at the same cutoffs fidelis
+  uses for its backtests;
+- models: lifetimes BG/NBD + Gamma-Gamma fitted on the grouped (x, t_x, T)
+  summary with weights; scikit-learn logistic regression for churn and a
+  Poisson (Tweedie power 1) regressor per revenue horizon, trained on the
+  pooled earlier windows (at most 500k rows), validated out of time, refitted
+  on the latest windows;
+- scores: pandas writes the scores Parquet.
+
+Prints one JSON object: seconds per stage, validation metrics, rows.
+
+  python bench/peer_pipeline.py --data DIR --out DIR --run-date 2026-11-22 [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import resource
+import sys
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from duckdb_features import GROUPS, INTERMEDIATE, SQL_DIR, STAGING, translate  # noqa: E402
+
+CHURN_H = 90
+REVENUE_H = [90, 365]
+WINDOWS = 4
+MIN_HISTORY = 90
+MAX_TRAIN_ROWS = 500_000
+SEED = 42
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- validate ----------------------------------------------------------------------
+RULES = {
+    "purchases": (
+        None,
+        [
+            ("customer_id IS NULL OR trim(customer_id) = ''", "null_customer_id"),
+            ("order_id IS NULL OR trim(order_id) = ''", "null_order_id"),
+            ("order_ts IS NULL", "null_timestamp"),
+            ("order_ts >= {end}", "after_run_date"),
+            ("amount IS NULL OR isnan(amount) OR isinf(amount)", "non_finite_amount"),
+        ],
+        ["order_id", "line_id"],
+        "duplicate_order_line",
+    ),
+    "interactions": (
+        None,
+        [
+            ("customer_id IS NULL OR trim(customer_id) = ''", "null_customer_id"),
+            ("event_ts IS NULL", "null_timestamp"),
+            ("event_ts >= {end}", "after_run_date"),
+            ("channel IS NULL OR trim(channel) = ''", "null_channel"),
+            ("event_type IS NULL OR trim(event_type) = ''", "null_event_type"),
+            ("value IS NOT NULL AND (isnan(value) OR isinf(value))", "non_finite_value"),
+        ],
+        None,
+        "duplicate_event",
+    ),
+    "customers": (
+        None,
+        [
+            ("customer_id IS NULL OR trim(customer_id) = ''", "null_customer_id"),
+            ("signup_ts >= {end}", "after_run_date"),
+            ("acquisition_cost IS NOT NULL AND (isnan(acquisition_cost) OR acquisition_cost < 0 OR isinf(acquisition_cost))", "negative_acquisition_cost"),
+        ],
+        ["customer_id"],
+        "duplicate_customer",
+    ),
+}
+
+
+def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> dict:
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    end_sql = f"TIMESTAMPTZ '{end.isoformat()}'"
+    counts = {}
+    for table, (_, rules, key, dup_reason) in RULES.items():
+        src = f"read_parquet('{data / table}/*.parquet')"
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+        key = key if key and all(k in cols for k in key) else cols
+        cases = "\n".join(f"WHEN {c.format(end=end_sql)} THEN '{r}'" for c, r in rules)
+        order = ", ".join(["(base_reason IS NOT NULL)"] + [f'"{c}" NULLS FIRST' for c in cols])
+        keys = ", ".join(f'"{k}"' for k in key)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE checked_{table} AS
+            WITH checked AS (SELECT *, CASE {cases} END AS base_reason FROM {src}),
+            ranked AS (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS dup_rank FROM checked)
+            SELECT * EXCLUDE (base_reason, dup_rank),
+                   coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason
+            FROM ranked""")
+        (out / "validated" / table).mkdir(parents=True, exist_ok=True)
+        (out / "rejects").mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY (SELECT * EXCLUDE (reject_reason) FROM checked_{table} WHERE reject_reason IS NULL) "
+                    f"TO '{out}/validated/{table}/part-0.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY (SELECT * FROM checked_{table} WHERE reject_reason IS NOT NULL) "
+                    f"TO '{out}/rejects/{table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        counts[table] = con.execute(
+            f"SELECT count(*), count(reject_reason) FROM checked_{table}").fetchone()
+        con.execute(f"DROP TABLE checked_{table}")
+    return counts
+
+
+# --- features and labels --------------------------------------------------------------
+def translate_labels(sql: str, as_of: dt.date, h: int) -> str:
+    end = dt.datetime.combine(as_of + dt.timedelta(days=h + 1), dt.time(), dt.timezone.utc)
+    sql = sql.replace("{{ horizon_end }}", f"TIMESTAMPTZ '{end.isoformat()}'")
+    sql = sql.replace("{{ horizon_days }}", str(h))
+    return translate(sql, as_of, True)
+
+
+def features(con, as_of: dt.date) -> pd.DataFrame:
+    for name in STAGING + INTERMEDIATE + GROUPS:
+        sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
+        kind = "TABLE" if name in INTERMEDIATE else "VIEW"
+        con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+    return con.execute(translate((SQL_DIR / "features.sql").read_text(), as_of, True)).df()
+
+
+def labels(con, as_of: dt.date, h: int) -> pd.DataFrame:
+    return con.execute(translate_labels((SQL_DIR / "labels.sql").read_text(), as_of, h)).df()
+
+
+def cutoffs(run_date: dt.date, h: int, history: float) -> tuple[list[dt.date], dt.date | None]:
+    valid = run_date - dt.timedelta(days=h) if history >= h + MIN_HISTORY else None
+    train = [run_date - dt.timedelta(days=k * h) for k in range(2, 2 + WINDOWS) if history >= k * h + MIN_HISTORY]
+    return train, valid
+
+
+# --- models ---------------------------------------------------------------------------
+def numeric(f: pd.DataFrame) -> pd.DataFrame:
+    x = f.drop(columns=[c for c in ("customer_id", "as_of") if c in f.columns])
+    x = x.select_dtypes(include=["number", "bool"]).astype("float64")
+    return x
+
+
+def btyd(f: pd.DataFrame):
+    """BG/NBD + Gamma-Gamma on the grouped summary (weights = customers)."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    s = f[["btyd_x", "btyd_t_x", "btyd_t", "btyd_m"]].astype("float64").dropna(subset=["btyd_x", "btyd_t_x", "btyd_t"])
+    s = s[s.btyd_t > 0]
+    g = s.groupby(["btyd_x", "btyd_t_x", "btyd_t"]).size().reset_index(name="w")
+    bg = BetaGeoFitter(penalizer_coef=0.0)
+    bg.fit(g.btyd_x, g.btyd_t_x, g.btyd_t, weights=g.w)
+    rep = s[(s.btyd_x > 0) & (s.btyd_m > 0)]
+    gg_g = rep.groupby(["btyd_x", "btyd_m"]).size().reset_index(name="w")
+    gg = GammaGammaFitter(penalizer_coef=0.0)
+    gg.fit(gg_g.btyd_x, gg_g.btyd_m, weights=gg_g.w)
+    return bg, gg
+
+
+def btyd_predict(bg, gg, f: pd.DataFrame, h: int) -> tuple[np.ndarray, np.ndarray]:
+    f = f[["btyd_x", "btyd_t_x", "btyd_t", "btyd_m"]].astype("float64")
+    x, tx, T = f.btyd_x.fillna(0), f.btyd_t_x.fillna(0), f.btyd_t.fillna(0).clip(lower=1e-9)
+    p_alive = np.asarray(bg.conditional_probability_alive(x, tx, T), dtype=float)
+    orders = np.asarray(bg.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T), dtype=float)
+    spend = np.asarray(gg.conditional_expected_average_profit(x.clip(lower=0), f.btyd_m.fillna(0).clip(lower=0)), dtype=float)
+    return p_alive, orders * spend
+
+
+def fit_pipeline(model, X: pd.DataFrame, y: np.ndarray):
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(X) > MAX_TRAIN_ROWS:
+        idx = np.random.default_rng(SEED).choice(len(X), MAX_TRAIN_ROWS, replace=False)
+        X, y = X.iloc[idx], y[idx]
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), model).fit(X, y)
+
+
+def pooled(fe: dict, la: dict, dates: list[dt.date], h: int, cols: list[str]):
+    xs, ys = [], []
+    for c in dates:
+        lab = la[(c, h)].rename(columns=lambda k: k if k == "customer_id" else f"label_{k}")
+        m = lab.merge(fe[c], on="customer_id", how="inner")
+        xs.append(numeric(m)[cols])
+        ys.append(m)
+    return pd.concat(xs, ignore_index=True), pd.concat(ys, ignore_index=True)
+
+
+def roc_auc(y, s) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--run-date", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
+    run_date = dt.date.fromisoformat(a.run_date)
+    data, out = pathlib.Path(a.data), pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    con = duckdb.connect()
+    con.execute(f"SET threads = {a.threads}")
+    con.execute("SET TimeZone = 'UTC'")
+
+    t = time.perf_counter()
+    counts = validate(con, data, out, run_date)
+    seconds["validate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for table in ["purchases", "interactions", "customers"]:
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{out}/validated/{table}/*.parquet')")
+    fe = {run_date: features(con, run_date)}
+    history = float(fe[run_date].tenure_days.max())
+    plan = {h: cutoffs(run_date, h, history) for h in sorted({CHURN_H, *REVENUE_H})}
+    dates = sorted({c for tr, v in plan.values() for c in tr + ([v] if v else [])})
+    for c in dates:
+        fe[c] = features(con, c)
+    la = {}
+    for h, (tr, v) in plan.items():
+        for c in tr + ([v] if v else []):
+            la[(c, h)] = labels(con, c, h)
+    fe[run_date].to_parquet(out / "features.parquet")
+    seconds["features"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    from sklearn.linear_model import LogisticRegression, PoissonRegressor
+
+    cols = list(numeric(fe[run_date]).columns)
+    metrics = {}
+    bg, gg = btyd(fe[run_date])
+    # churn: logistic regression, validated out of time, refitted on the latest windows
+    tr, v = plan[CHURN_H]
+    X, L = pooled(fe, la, tr, CHURN_H, cols)
+    churn = fit_pipeline(LogisticRegression(max_iter=1000), X, L.label_churned.to_numpy())
+    if v:
+        Xv, Lv = pooled(fe, la, [v], CHURN_H, cols)
+        metrics["churn_roc_auc_validation"] = roc_auc(Lv.label_churned, churn.predict_proba(Xv)[:, 1])
+        X, L = pooled(fe, la, [v] + tr[:-1], CHURN_H, cols)
+        churn = fit_pipeline(LogisticRegression(max_iter=1000), X, L.label_churned.to_numpy())
+    revenue = {}
+    for h in REVENUE_H:
+        tr, v = plan[h]
+        if not tr:
+            continue
+        windows = ([v] + tr[:-1]) if v else tr
+        X, L = pooled(fe, la, windows, h, cols)
+        scale = max(float(L.label_revenue.mean()), 1e-9)
+        m = fit_pipeline(PoissonRegressor(alpha=1e-4, max_iter=300), X, L.label_revenue.to_numpy() / scale)
+        revenue[h] = (m, scale)
+    seconds["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    f = fe[run_date]
+    X = numeric(f)[cols]
+    p_alive, rev_btyd = btyd_predict(bg, gg, f, 365)
+    has_orders = f.btyd_x.notna().to_numpy()
+    scores = pd.DataFrame({
+        "customer_id": f.customer_id,
+        "as_of": run_date,
+        "churn_probability": churn.predict_proba(X)[:, 1],
+        "p_alive": np.where(has_orders, p_alive, np.nan),
+    })
+    for h in REVENUE_H:
+        if h in revenue:
+            m, scale = revenue[h]
+            scores[f"expected_revenue_{h}d"] = m.predict(X) * scale
+        else:
+            _, r = btyd_predict(bg, gg, f, h)
+            scores[f"expected_revenue_{h}d"] = np.where(has_orders, r, np.nan)
+    scores["clv_12m"] = scores["expected_revenue_365d"] * 0.3
+    scores.to_parquet(out / "scores.parquet", index=False)
+    seconds["score"] = time.perf_counter() - t
+    seconds["total"] = sum(seconds.values())
+    print(json.dumps({
+        "seconds": seconds,
+        "rows": {k: {"read": int(v[0]), "rejected": int(v[1])} for k, v in counts.items()},
+        "feature_cutoffs": [str(c) for c in dates],
+        "validation": metrics,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
