@@ -2,6 +2,7 @@
 //! validation of the inputs and (next) the feature SQL.
 
 pub mod catalog;
+pub mod dedup;
 pub mod exports;
 pub mod features;
 pub mod scoring;

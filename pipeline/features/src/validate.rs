@@ -286,6 +286,22 @@ async fn validate_table(
     ctx.register_table("src", typed.into_view())
         .map_err(|e| Error::internal_with("registering the validation view", e))?;
     let has_line_id = present.get("line_id").copied().unwrap_or(false);
+    // Pass 1 (crate::dedup): the key hashes that repeat.
+    let key = dup_key(table, has_line_id);
+    ctx.register_udf(crate::dedup::RowHash::udf());
+    let pass1 = Instant::now();
+    let hashes = ctx
+        .sql(&format!(
+            "SELECT fidelis_row_hash({}) FROM src",
+            key.join(", ")
+        ))
+        .await
+        .map_err(|e| Error::internal_with(format!("key hashes of {table}"), e))?;
+    let repeated = crate::dedup::duplicate_hashes(hashes, rows_read)
+        .await
+        .map_err(|e| data_err(table, &src, e))?;
+    tracing::debug!(table = %table, repeated_keys = repeated.len(), seconds = pass1.elapsed().as_secs_f64(), "duplicate candidates");
+    ctx.register_udf(crate::dedup::DupCandidate::udf(repeated));
     let sql = rules_sql(table, run_date, has_line_id);
     let tagged = ctx
         .sql(&sql)
@@ -403,7 +419,8 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
     let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
     let all = cols.join(", ");
     let empty = |c: &str| format!("{c} IS NULL OR trim({c}) = ''");
-    let (rules, dup_key, dup_reason): (Vec<(String, &str)>, Vec<&str>, &str) = match table {
+    let dup_key = dup_key(table, has_line_id);
+    let (rules, dup_reason): (Vec<(String, &str)>, &str) = match table {
         Table::Purchases => (
             vec![
                 (empty("customer_id"), "null_customer_id"),
@@ -415,7 +432,6 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
                     "non_finite_amount",
                 ),
             ],
-            if has_line_id { vec!["order_id", "line_id"] } else { cols.clone() },
             "duplicate_order_line",
         ),
         Table::Interactions => (
@@ -430,7 +446,6 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
                     "non_finite_value",
                 ),
             ],
-            cols.clone(),
             "duplicate_event",
         ),
         Table::Customers => (
@@ -442,7 +457,6 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
                     "negative_acquisition_cost",
                 ),
             ],
-            vec!["customer_id"],
             "duplicate_customer",
         ),
     };
@@ -453,14 +467,31 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
     let order: Vec<String> = std::iter::once("(base_reason IS NOT NULL)".to_string())
         .chain(cols.iter().map(|c| format!("{c} NULLS FIRST")))
         .collect();
+    // Only the rows whose key hash repeats (crate::dedup) go through the
+    // window; the others cannot be duplicates.
     format!(
         "-- one row per input row, with the first rule it breaks\n\
-         WITH checked AS (\n  SELECT {all},\n    CASE\n{cases}    END AS base_reason\n  FROM src\n),\n\
-         ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank\n  FROM checked\n)\n\
-         SELECT {all},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked",
+         WITH checked AS (\n  SELECT {all},\n    CASE\n{cases}    END AS base_reason,\n    \
+         fidelis_dup_candidate({key}) AS dup_candidate\n  FROM src\n),\n\
+         ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank\n  \
+         FROM checked WHERE dup_candidate\n)\n\
+         SELECT {all},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked\n\
+         UNION ALL\n\
+         SELECT {all}, base_reason AS reject_reason\nFROM checked WHERE NOT dup_candidate",
         key = dup_key.join(", "),
         order = order.join(", "),
     )
+}
+
+/// The columns whose equal values make rows duplicates (docs/contract.md):
+/// `(order_id, line_id)` for order lines (every column without a line id),
+/// every column for interactions, `customer_id` for customers.
+fn dup_key(table: Table, has_line_id: bool) -> Vec<&'static str> {
+    match table {
+        Table::Purchases if has_line_id => vec!["order_id", "line_id"],
+        Table::Customers => vec!["customer_id"],
+        _ => table.columns().iter().map(|c| c.name).collect(),
+    }
 }
 
 /// Register the staged validated tables of a run as `purchases`,
