@@ -5,7 +5,8 @@ job the way a good data team would write it without fidelis.
   fidelis (docs/contract.md), validated rows and rejects written as Parquet;
 - features and labels: the fidelis SQL files run by DuckDB
   (bench/duckdb_features.py's translation), at the same cutoffs fidelis
-  uses for its backtests;
+  uses for its backtests, on the same customer sample above 250k customers
+  (md5 rule of docs/models.md);
 - models: lifetimes BG/NBD + Gamma-Gamma fitted on the grouped (x, t_x, T)
   summary with weights; scikit-learn logistic regression for churn and a
   Poisson (Tweedie power 1) regressor per revenue horizon, trained on the
@@ -209,6 +210,8 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--run-date", required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backtest-customers", type=int, default=250_000,
+                    help="sample the backtest cutoffs' customers above this many (0: never), as fidelis does")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     run_date = dt.date.fromisoformat(a.run_date)
@@ -228,6 +231,25 @@ def main() -> None:
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{out}/validated/{table}/*.parquet')")
     fe = {run_date: features(con, run_date)}
     history = float(fe[run_date].tenure_days.max())
+    # The backtest cutoffs see the same customer sample as fidelis'
+    # (models.backtest_customers, docs/models.md): same rule, same share.
+    n_customers = len(fe[run_date])
+    sampled = None
+    if a.backtest_customers and n_customers > a.backtest_customers:
+        share = a.backtest_customers / n_customers
+        below = f"{min(int(share * 2**32), 2**32 - 1):08x}"
+        con.execute(
+            "CREATE OR REPLACE TABLE backtest_ids AS SELECT customer_id FROM "
+            "(SELECT customer_id FROM purchases UNION SELECT customer_id FROM customers) "
+            f"WHERE md5('fidelis-backtest:' || customer_id) < '{below}'")
+        sampled = {"share": share, "md5_below": below,
+                   "customers": con.execute("SELECT count(*) FROM backtest_ids").fetchone()[0]}
+        for table in ["purchases", "interactions", "customers"]:
+            (out / "backtest_sample" / table).mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (SELECT * FROM {table} WHERE customer_id IN (SELECT customer_id FROM backtest_ids)) "
+                        f"TO '{out}/backtest_sample/{table}/part-0.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        for table in ["purchases", "interactions", "customers"]:
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{out}/backtest_sample/{table}/*.parquet')")
     plan = {h: cutoffs(run_date, h, history) for h in sorted({CHURN_H, *REVENUE_H})}
     dates = sorted({c for tr, v in plan.values() for c in tr + ([v] if v else [])})
     for c in dates:
@@ -292,6 +314,7 @@ def main() -> None:
         "seconds": seconds,
         "rows": {k: {"read": int(v[0]), "rejected": int(v[1])} for k, v in counts.items()},
         "feature_cutoffs": [str(c) for c in dates],
+        "backtest_sample": sampled,
         "validation": metrics,
         "peak_rss_mib": peak_rss_mib(),
     }))

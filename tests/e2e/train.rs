@@ -152,3 +152,111 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
         crate::support::stderr(&o)
     );
 }
+
+/// Every column of a features table as text, by customer.
+fn rows_as_text(
+    batches: &[arrow::array::RecordBatch],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use arrow::array::AsArray;
+    let mut out = std::collections::BTreeMap::new();
+    for b in batches {
+        let cols: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).expect("text"))
+            .collect();
+        let id = b.schema().index_of("customer_id").expect("customer_id");
+        for r in 0..b.num_rows() {
+            let row: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    let c = c.as_string::<i32>();
+                    if arrow::array::Array::is_null(c, r) {
+                        "null".to_string()
+                    } else {
+                        c.value(r).to_string()
+                    }
+                })
+                .collect();
+            out.insert(row[id].clone(), row);
+        }
+    }
+    out
+}
+
+/// Large runs backtest on a fixed sample of customers
+/// (`models.backtest_customers`): the sample follows the documented md5
+/// rule, each sampled customer's features and labels at a backtest cutoff
+/// are exactly those of the full computation, and the run date keeps every
+/// customer.
+#[test]
+fn backtest_sample_is_a_subset_with_identical_features_and_labels() {
+    use md5::{Digest, Md5};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut staged = Vec::new();
+    for (name, target) in [("full", 0), ("sampled", 1500)] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        let cfg = sample_config(&d, &format!("\n[models]\nbacktest_customers = {target}\n"));
+        let cfg = cfg.to_string_lossy();
+        assert_exit(
+            &run(&["validate", "--config", &cfg, "--run-date", RUN_DATE]),
+            0,
+        );
+        assert_exit(
+            &run(&["features", "--config", &cfg, "--run-date", RUN_DATE]),
+            0,
+        );
+        staged.push(d.join(format!("out/_staging/run_date={RUN_DATE}")));
+    }
+    let plan = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("_stages/features.json")).expect("plan"))
+            .expect("json")
+    };
+    assert!(plan(&staged[0])["backtest_sample"].is_null());
+    let sample = plan(&staged[1])["backtest_sample"].clone();
+    let customers = sample["customers"].as_u64().expect("customers");
+    let share = sample["share"].as_f64().expect("share");
+    let below = sample["md5_below"].as_str().expect("md5_below").to_string();
+    assert!(
+        (share - 1500.0 / customers as f64).abs() < 1e-12,
+        "{sample}"
+    );
+
+    let read = |d: &Path, what: &str| rows_as_text(&read_parquet_dir(&d.join(what)));
+    // The run date: every customer in both runs, identical.
+    let now = format!("features/as_of={RUN_DATE}");
+    assert_eq!(read(&staged[0], &now), read(&staged[1], &now));
+    assert_eq!(read(&staged[0], &now).len() as u64, customers);
+
+    let in_sample = |id: &str| {
+        let h = hex::encode(Md5::digest(format!("fidelis-backtest:{id}").as_bytes()));
+        h.as_str() < below.as_str()
+    };
+    for what in [
+        "features/as_of=2026-08-24".to_string(),
+        "labels/as_of=2026-08-24/horizon=90".to_string(),
+        "features/as_of=2024-11-22".to_string(),
+    ] {
+        let full = read(&staged[0], &what);
+        let sampled = read(&staged[1], &what);
+        assert!(full.len() > 1000, "{what}: {} rows", full.len());
+        let expected: Vec<&String> = full.keys().filter(|id| in_sample(id)).collect();
+        assert_eq!(
+            sampled.keys().collect::<Vec<_>>(),
+            expected,
+            "{what}: the sample is the customers the md5 rule picks"
+        );
+        for (id, row) in &sampled {
+            assert_eq!(row, &full[id], "{what}: customer {id}");
+        }
+        // About the share of the customers (binomial, 5 sigma).
+        let n = full.len() as f64;
+        let sd = (n * share * (1.0 - share)).sqrt();
+        assert!(
+            (sampled.len() as f64 - n * share).abs() < 5.0 * sd,
+            "{what}: {} of {n} sampled, share {share}",
+            sampled.len()
+        );
+    }
+}

@@ -153,6 +153,12 @@ pub struct ModelsConfig {
     /// `D - 3h`, ... as far as the history allows, at most this many.
     /// Default 4.
     pub training_windows: u32,
+    /// Above this many customers (rows of the features as of the run
+    /// date), the backtest cutoffs see a fixed sample of about this many
+    /// customers (chosen by a hash of `customer_id`, docs/models.md); the
+    /// run date itself always has every customer. `0` turns sampling off.
+    /// Default 250000.
+    pub backtest_customers: u64,
     /// Seed of every random choice in training. Default 42.
     pub seed: u64,
 }
@@ -167,6 +173,7 @@ impl Default for ModelsConfig {
             margin: 0.3,
             annual_discount_rate: 0.10,
             training_windows: 4,
+            backtest_customers: 250_000,
             seed: 42,
         }
     }

@@ -104,7 +104,14 @@ pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportRepo
     let started = Instant::now();
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let report = staged_validation(&out, run_date).await?;
-    let ctx = crate::features::session(settings, &out, run_date, &report).await?;
+    let ctx = crate::features::session(
+        settings,
+        &out,
+        run_date,
+        &report,
+        crate::features::Population::All,
+    )
+    .await?;
     let scores = scores_location(&out, run_date);
     if scores.list_parquet().await?.is_empty() {
         return Err(Error::config(format!(

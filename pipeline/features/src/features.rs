@@ -213,6 +213,10 @@ pub struct FeatureReport {
     pub url: String,
     pub rows: u64,
     pub customers_with_orders: u64,
+    /// Days of order history behind the cutoff: the largest `tenure_days`
+    /// (0 without orders).
+    #[serde(default)]
+    pub history_days: f64,
     pub columns: Vec<String>,
     /// Feature groups computed, and those left out for want of a table.
     pub groups: Vec<String>,
@@ -269,17 +273,151 @@ pub async fn staged_validation(out: &Location, run_date: RunDate) -> Result<Vali
         .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))
 }
 
-/// A session with the validated tables of `run_date` registered; a table
-/// that was not configured is registered empty (with its canonical schema),
-/// so every SQL model runs and its group comes out null.
+/// Which customers a feature or label computation sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Population {
+    /// Every validated row.
+    All,
+    /// The rows of the customers in the staged backtest sample
+    /// ([`stage_backtest_sample`]).
+    BacktestSample,
+}
+
+/// Where the backtest sample of a table is staged.
+pub fn backtest_sample_location(out: &Location, run_date: RunDate, table: Table) -> Location {
+    staging(out, run_date).child(&format!("backtest_sample/{table}"))
+}
+
+/// The customers the backtest cutoffs of a run see, when there are too
+/// many to need them all (`models.backtest_customers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestSample {
+    /// Customers with a features row as of the run date.
+    pub customers: u64,
+    /// The target share of them (`backtest_customers / customers`).
+    pub share: f64,
+    /// The rule: `md5('fidelis-backtest:' || customer_id) < md5_below`
+    /// (lower-case hex; the first 8 hex digits of the threshold encode
+    /// `share x 2^32`), a rule any SQL engine can apply.
+    pub md5_below: String,
+    /// Customers in the sample (among those of the orders and customers
+    /// tables).
+    pub sampled_customers: u64,
+    /// Rows staged per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// The sampling threshold for a share in (0, 1): 8 lower-case hex digits.
+pub fn md5_threshold(share: f64) -> String {
+    let v = (share.clamp(0.0, 1.0) * 4_294_967_296.0)
+        .floor()
+        .min(4_294_967_295.0);
+    format!("{:08x}", v as u64)
+}
+
+/// Stages the backtest sample of a run: when the run date has more than
+/// `target` customers (and `target > 0`), the validated rows of the
+/// customers whose `md5('fidelis-backtest:' || customer_id)` falls below
+/// the share's threshold, table by table; `None` (and any earlier sample
+/// removed) otherwise. The rule depends on the customer id only, so a
+/// customer is in or out at every cutoff, and reruns pick the same
+/// customers.
+pub async fn stage_backtest_sample(
+    settings: &Settings,
+    run_date: RunDate,
+    customers: u64,
+    target: u64,
+) -> Result<Option<BacktestSample>> {
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    staging(&out, run_date)
+        .child("backtest_sample")
+        .delete_all()
+        .await?;
+    if target == 0 || customers <= target {
+        return Ok(None);
+    }
+    let share = target as f64 / customers as f64;
+    let md5_below = md5_threshold(share);
+    let report = staged_validation(&out, run_date).await?;
+    let ctx = session(settings, &out, run_date, &report, Population::All).await?;
+    let ids = ctx
+        .sql(&format!(
+            "SELECT customer_id FROM (SELECT customer_id FROM purchases UNION SELECT customer_id FROM customers) \
+             WHERE md5('fidelis-backtest:' || customer_id) < '{md5_below}'"
+        ))
+        .await
+        .map_err(|e| Error::internal_with("selecting the backtest sample", e))?
+        .collect()
+        .await
+        .map_err(|e| Error::internal_with("selecting the backtest sample", e))?;
+    let sampled_customers = ids.iter().map(|b| b.num_rows() as u64).sum();
+    ctx.register_batch(
+        "backtest_ids",
+        arrow::compute::concat_batches(
+            &ids.first().map_or_else(
+                || {
+                    Arc::new(Schema::new(vec![Field::new(
+                        "customer_id",
+                        DataType::Utf8,
+                        true,
+                    )]))
+                },
+                RecordBatch::schema,
+            ),
+            &ids,
+        )
+        .map_err(|e| Error::internal_with("backtest sample ids", e))?,
+    )
+    .map_err(|e| Error::internal_with("registering the backtest sample ids", e))?;
+    let mut rows = std::collections::BTreeMap::new();
+    for t in &report.tables {
+        let df = ctx
+            .sql(&format!(
+                "SELECT * FROM {0} WHERE customer_id IN (SELECT customer_id FROM backtest_ids)",
+                t.table
+            ))
+            .await
+            .map_err(|e| Error::internal_with(format!("sampling {}", t.table), e))?;
+        let Some(table) = Table::ALL.into_iter().find(|x| x.name() == t.table) else {
+            continue;
+        };
+        let n = write_df(
+            df,
+            &backtest_sample_location(&out, run_date, table).child("part-00000.parquet"),
+        )
+        .await?;
+        rows.insert(t.table.clone(), n);
+    }
+    Ok(Some(BacktestSample {
+        customers,
+        share,
+        md5_below,
+        sampled_customers,
+        rows,
+    }))
+}
+
+/// A session with the validated tables of `run_date` registered (or their
+/// backtest sample); a table that was not configured is registered empty
+/// (with its canonical schema), so every SQL model runs and its group comes
+/// out null.
 pub(crate) async fn session(
     settings: &Settings,
     out: &Location,
     run_date: RunDate,
     report: &ValidationReport,
+    population: Population,
 ) -> Result<SessionContext> {
     let ctx = crate::session::new_session(&settings.engine, &[out])?;
-    register_validated(&ctx, out, run_date, report).await?;
+    match population {
+        Population::All => register_validated(&ctx, out, run_date, report).await?,
+        Population::BacktestSample => {
+            crate::validate::register_tables(&ctx, report, |t| {
+                backtest_sample_location(out, run_date, t)
+            })
+            .await?;
+        }
+    }
     for table in Table::ALL {
         if report.table(table).is_none() {
             let empty = RecordBatch::new_empty(crate::validate::canonical_schema(table));
@@ -333,6 +471,7 @@ pub async fn build_features(
     settings: &Settings,
     run_date: RunDate,
     as_of: RunDate,
+    population: Population,
 ) -> Result<FeatureReport> {
     let started = Instant::now();
     if as_of > run_date {
@@ -342,7 +481,7 @@ pub async fn build_features(
     }
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let report = staged_validation(&out, run_date).await?;
-    let ctx = session(settings, &out, run_date, &report).await?;
+    let ctx = session(settings, &out, run_date, &report, population).await?;
     let mut vars = cutoff_vars(as_of);
     let has_interactions = report.table(Table::Interactions).is_some();
     vars.push((
@@ -386,7 +525,8 @@ pub async fn build_features(
         .map_err(|e| Error::internal_with("reading back the features", e))?;
     let counts = collect_one_row(
         &check,
-        "select count(*), count(distinct customer_id), count(case when has_orders then 1 end) from f",
+        "select count(*), count(distinct customer_id), count(case when has_orders then 1 end), \
+         coalesce(max(tenure_days), 0) from f",
     )
     .await?;
     if counts[0] != counts[1] {
@@ -400,6 +540,7 @@ pub async fn build_features(
         url: loc.url(),
         rows,
         customers_with_orders: u64::try_from(counts[2]).unwrap_or(0),
+        history_days: counts[3] as f64,
         columns,
         groups: GROUPS.iter().map(|g| g.name.to_string()).collect(),
         groups_left_out: groups_left_out(&report),
@@ -421,6 +562,7 @@ pub async fn build_labels(
     run_date: RunDate,
     as_of: RunDate,
     horizon_days: u32,
+    population: Population,
 ) -> Result<LabelReport> {
     let horizon_end_date = as_of
         .0
@@ -433,7 +575,7 @@ pub async fn build_labels(
     }
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let report = staged_validation(&out, run_date).await?;
-    let ctx = session(settings, &out, run_date, &report).await?;
+    let ctx = session(settings, &out, run_date, &report, population).await?;
     let mut vars = cutoff_vars(as_of);
     vars.push((
         "horizon_end",

@@ -9,6 +9,9 @@ pub mod scoring;
 pub mod session;
 pub mod validate;
 
-pub use features::{FeatureReport, LabelReport, build_features, build_labels};
+pub use features::{
+    BacktestSample, FeatureReport, LabelReport, Population, build_features, build_labels,
+    stage_backtest_sample,
+};
 pub use session::new_session;
 pub use validate::{ValidationReport, validate};

@@ -116,7 +116,14 @@ pub async fn finish_scores(
     let started = Instant::now();
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let report = staged_validation(&out, run_date).await?;
-    let ctx = crate::features::session(settings, &out, run_date, &report).await?;
+    let ctx = crate::features::session(
+        settings,
+        &out,
+        run_date,
+        &report,
+        crate::features::Population::All,
+    )
+    .await?;
     let leading: Vec<String> = base
         .schema()
         .fields()

@@ -502,11 +502,23 @@ pub async fn register_validated(
     run_date: RunDate,
     report: &ValidationReport,
 ) -> Result<()> {
+    register_tables(ctx, report, |table| {
+        validated_location(out, run_date, table)
+    })
+    .await
+}
+
+/// Register each table of the report as read from `location(table)`.
+pub(crate) async fn register_tables(
+    ctx: &SessionContext,
+    report: &ValidationReport,
+    location: impl Fn(Table) -> Location,
+) -> Result<()> {
     for t in &report.tables {
         let Some(table) = Table::ALL.into_iter().find(|x| x.name() == t.table) else {
             continue;
         };
-        let loc = validated_location(out, run_date, table);
+        let loc = location(table);
         ctx.register_parquet(table.name(), loc.url() + "/", ParquetReadOptions::default())
             .await
             .map_err(|e| Error::internal_with(format!("registering validated {table}"), e))?;

@@ -786,9 +786,14 @@ impl ForestChurnModel {
         if z.nrows() == 0 {
             return Ok(votes);
         }
-        for t in &self.trees {
-            let zt = z.select(Axis(1), &t.features);
-            let pred: Array1<bool> = t.tree.predict(&zt);
+        // Trees in parallel; the votes are counts, so the sum does not
+        // depend on the order.
+        let preds: Vec<Array1<bool>> = self
+            .trees
+            .par_iter()
+            .map(|t| t.tree.predict(&z.select(Axis(1), &t.features)))
+            .collect();
+        for pred in preds {
             for (v, &c) in votes.iter_mut().zip(pred.iter()) {
                 *v += usize::from(c);
             }

@@ -299,11 +299,33 @@ pub async fn read_parquet_info(loc: &Location, meta: &ObjectMeta) -> Result<Parq
 
 /// Read every record batch of a Parquet object (small files: fixtures, tests).
 pub async fn read_parquet_all(loc: &Location, meta: &ObjectMeta) -> Result<Vec<RecordBatch>> {
+    read_parquet_columns(loc, meta, None).await
+}
+
+/// The named columns of one Parquet file (all of them when `columns` is
+/// `None`), as record batches; a name the file does not have is ignored.
+pub async fn read_parquet_columns(
+    loc: &Location,
+    meta: &ObjectMeta,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>> {
     let url = loc.url_of(&meta.location);
     let reader = ObjectReader::new(Arc::clone(loc.store()), meta.location.clone(), meta.size);
-    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .and_then(|b| b.build())
+        .map_err(|e| Error::data(format!("file {url}"), e))?;
+    let builder = match columns {
+        Some(names) => {
+            let mask = parquet::arrow::ProjectionMask::columns(
+                builder.metadata().file_metadata().schema_descr(),
+                names.iter().copied(),
+            );
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    let stream = builder
+        .build()
         .map_err(|e| Error::data(format!("file {url}"), e))?;
     stream
         .try_collect()

@@ -750,8 +750,9 @@ pub fn revenue(
     report.champion = pick(&report.candidates, |a, b| a.decile_mape < b.decile_mape)
         .unwrap_or_else(|| "btyd".into());
     let latest = latest_windows(v, t);
-    let (xr, _, yr) = pooled(&latest, &names)?;
+    // The refit's matrix only when a feature model is champion.
     let refit = || -> Result<RevenueModel> {
+        let (xr, _, yr) = pooled(&latest, &names)?;
         timed(&report.target, "glm refit", yr.len(), || {
             RevenueModel::fit(&xr, &yr, &params.revenue)
         })

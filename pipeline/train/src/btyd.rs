@@ -140,8 +140,9 @@ impl BtydFit {
         customers: &[Option<Customer>],
         horizon_days: f64,
     ) -> Result<Vec<Option<BtydPrediction>>> {
+        use rayon::prelude::*;
         customers
-            .iter()
+            .par_iter()
             .map(|c| {
                 c.as_ref()
                     .map(|c| self.predict(c, horizon_days))

@@ -76,8 +76,17 @@ pub struct TrainReport {
     pub run_date: String,
     pub model_version: String,
     pub history_days: f64,
+    /// Share of the customers the backtest windows saw: `1` unless the
+    /// feature stage sampled them (`models.backtest_customers`); the
+    /// validation metrics are then measured on that sample.
+    #[serde(default = "one")]
+    pub backtest_customer_share: f64,
     pub churn: TargetReport<ChurnMetrics>,
     pub revenue: Vec<TargetReport<RevenueMetrics>>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// The windows of one target: features and labels at `D - h` (validation)
@@ -103,6 +112,8 @@ pub struct TrainInputs<'a> {
     /// revenue champion's normalized Gini.
     pub min_churn_auc: f64,
     pub min_revenue_gini: f64,
+    /// Share of the customers the backtest windows hold (1 = all).
+    pub backtest_customer_share: f64,
     pub seed: u64,
 }
 
@@ -166,6 +177,7 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
         run_date: inputs.run_date.to_string(),
         model_version: set.model_version.clone(),
         history_days,
+        backtest_customer_share: inputs.backtest_customer_share,
         churn: churn_report,
         revenue: revenue_reports,
     };
@@ -222,10 +234,29 @@ pub type Column = Vec<Option<f64>>;
 /// A revenue horizon's scores: (days, expected order days, expected revenue).
 pub type HorizonScores = (u32, Column, Column);
 
+/// Rows per chunk when scoring: each chunk's model matrix (~110 columns)
+/// is built, used and dropped in parallel, so memory stays bounded however
+/// many customers there are.
+const SCORE_CHUNK: usize = 65_536;
+
+/// `f` over chunks of `0..n` in parallel, concatenated in order.
+fn by_chunks<T: Send>(n: usize, f: impl Fn(&[usize]) -> Result<Vec<T>> + Sync) -> Result<Vec<T>> {
+    use rayon::prelude::*;
+    let chunks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(SCORE_CHUNK)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let parts: Vec<Vec<T>> = chunks
+        .par_iter()
+        .map(|rows| f(rows))
+        .collect::<Result<_>>()?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 /// Score every customer of `features` (the features as of the run date).
 pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     let n = features.len();
-    let all: Vec<usize> = (0..n).collect();
     // The BTYD summaries are read once and serve every horizon and the CLV.
     let customers = features.customers()?;
     let btyd_h = |h: u32| set.btyd.predict_all(&customers, f64::from(h));
@@ -236,43 +267,43 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     };
     let churn_probability: Vec<Option<f64>> = match &set.churn.champion {
         ChurnChampion::Bgnbd => churn_btyd.iter().map(|p| p.map(|p| p.p_no_order)).collect(),
-        ChurnChampion::Logistic { model } => {
-            let x = design_matrix(features, &all, &model.feature_names(), &churn_btyd)?;
+        ChurnChampion::Logistic { model } => by_chunks(n, |rows| {
+            let x = design_matrix(features, rows, &model.feature_names(), &churn_btyd)?;
             let p = model
                 .predict_proba(&x)
                 .map_err(|e| model_err("logistic model", e))?;
-            p.into_iter().map(Some).collect()
-        }
-        ChurnChampion::Forest { model } => {
+            Ok(p.into_iter().map(Some).collect())
+        })?,
+        ChurnChampion::Forest { model } => by_chunks(n, |rows| {
             let x = design_matrix(
                 features,
-                &all,
+                rows,
                 &model.preprocessor().feature_names(),
                 &churn_btyd,
             )?;
             let p = model
                 .predict_proba(&x)
                 .map_err(|e| model_err("forest", e))?;
-            p.into_iter().map(Some).collect()
-        }
-        ChurnChampion::Blend { model } => {
-            let x = design_matrix(features, &all, &model.feature_names(), &churn_btyd)?;
+            Ok(p.into_iter().map(Some).collect())
+        })?,
+        ChurnChampion::Blend { model } => by_chunks(n, |rows| {
+            let x = design_matrix(features, rows, &model.feature_names(), &churn_btyd)?;
             let p = model
                 .predict_proba(&x)
                 .map_err(|e| model_err("logistic model", e))?;
-            p.into_iter()
-                .zip(&churn_btyd)
-                .map(|(l, b)| Some(b.map_or(l, |b| 0.5 * (l + b.p_no_order))))
-                .collect()
-        }
+            Ok(p.into_iter()
+                .zip(rows)
+                .map(|(l, &i)| Some(churn_btyd[i].map_or(l, |b| 0.5 * (l + b.p_no_order))))
+                .collect())
+        })?,
     };
     let top_reasons = match &set.churn.explainer {
-        Some(model) => {
-            let x = design_matrix(features, &all, &model.feature_names(), &churn_btyd)?;
+        Some(model) => by_chunks(n, |rows| {
+            let x = design_matrix(features, rows, &model.feature_names(), &churn_btyd)?;
             model
                 .top_churn_drivers(&x, 3)
-                .map_err(|e| model_err("churn explainer", e))?
-        }
+                .map_err(|e| model_err("churn explainer", e))
+        })?,
         None => vec![Vec::new(); n],
     };
     let next_order = next_order_in_days(&set.btyd.bgnbd, &customers, &churn_btyd);
@@ -290,19 +321,19 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
                 .iter()
                 .map(|p| p.map(|p| p.expected_revenue()))
                 .collect(),
-            RevenueChampion::Glm { model } => {
-                let x = design_matrix(features, &all, &model.feature_names(), &preds)?;
+            RevenueChampion::Glm { model } => by_chunks(n, |rows| {
+                let x = design_matrix(features, rows, &model.feature_names(), &preds)?;
                 let p = model.predict(&x).map_err(|e| model_err("revenue GLM", e))?;
-                p.into_iter().map(Some).collect()
-            }
-            RevenueChampion::Blend { model } => {
-                let x = design_matrix(features, &all, &model.feature_names(), &preds)?;
+                Ok(p.into_iter().map(Some).collect())
+            })?,
+            RevenueChampion::Blend { model } => by_chunks(n, |rows| {
+                let x = design_matrix(features, rows, &model.feature_names(), &preds)?;
                 let p = model.predict(&x).map_err(|e| model_err("revenue GLM", e))?;
-                p.into_iter()
-                    .zip(&preds)
-                    .map(|(g, b)| Some(b.map_or(g, |b| 0.5 * (g + b.expected_revenue()))))
-                    .collect()
-            }
+                Ok(p.into_iter()
+                    .zip(rows)
+                    .map(|(g, &i)| Some(preds[i].map_or(g, |b| 0.5 * (g + b.expected_revenue()))))
+                    .collect())
+            })?,
         };
         horizons.push((r.horizon_days, orders, revenue));
     }
@@ -371,27 +402,28 @@ fn clv(
         Vec::new()
     };
     let cost = features.column("acquisition_cost");
-    let mut clv = Vec::with_capacity(features.len());
-    let mut net = Vec::with_capacity(features.len());
-    for i in 0..features.len() {
-        let revenue = match year {
-            Some(r) => r[i],
-            None => fallback[i].map(|p| p.expected_revenue()),
-        };
-        let discount = match &customers[i] {
-            Some(c) => {
-                let (d, u) = discounted_transactions(&set.btyd.bgnbd, c, &cfg)
-                    .map_err(|e| Error::internal(format!("CLV discounting: {e}")))?;
-                if u > 0.0 { d / u } else { mid_year }
-            }
-            None => mid_year,
-        };
-        let v = revenue.map(|r| set.clv.margin * r * discount);
-        clv.push(v);
-        let c = cost.map(|c| c[i]).filter(|c| c.is_finite());
-        net.push(v.zip(c).map(|(v, c)| v - c));
-    }
-    Ok((clv, net))
+    use rayon::prelude::*;
+    let both: Vec<(Option<f64>, Option<f64>)> = (0..features.len())
+        .into_par_iter()
+        .map(|i| {
+            let revenue = match year {
+                Some(r) => r[i],
+                None => fallback[i].map(|p| p.expected_revenue()),
+            };
+            let discount = match &customers[i] {
+                Some(c) => {
+                    let (d, u) = discounted_transactions(&set.btyd.bgnbd, c, &cfg)
+                        .map_err(|e| Error::internal(format!("CLV discounting: {e}")))?;
+                    if u > 0.0 { d / u } else { mid_year }
+                }
+                None => mid_year,
+            };
+            let v = revenue.map(|r| set.clv.margin * r * discount);
+            let c = cost.map(|c| c[i]).filter(|c| c.is_finite());
+            Ok((v, v.zip(c).map(|(v, c)| v - c)))
+        })
+        .collect::<Result<_>>()?;
+    Ok(both.into_iter().unzip())
 }
 
 impl Scores {

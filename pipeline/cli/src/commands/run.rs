@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use fidelis_core::{RunDate, Settings};
+use fidelis_features::Population;
 use fidelis_features::validate::{TableReport, ValidationReport};
 use sha2::{Digest, Sha256};
 
@@ -106,9 +107,10 @@ pub(crate) async fn run_features(
     run_date: RunDate,
     as_of: RunDate,
     label_horizon: Option<u32>,
-) -> anyhow::Result<()> {
-    tracing::info!(stage = "features", run_date = %run_date, as_of = %as_of, "starting");
-    let f = fidelis_features::build_features(settings, run_date, as_of)
+    population: Population,
+) -> anyhow::Result<fidelis_features::FeatureReport> {
+    tracing::info!(stage = "features", run_date = %run_date, as_of = %as_of, sample = population == Population::BacktestSample, "starting");
+    let f = fidelis_features::build_features(settings, run_date, as_of, population)
         .await
         .context("features")?;
     tracing::info!(
@@ -132,7 +134,7 @@ pub(crate) async fn run_features(
         f.url
     );
     if let Some(h) = label_horizon {
-        let l = fidelis_features::build_labels(settings, run_date, as_of, h)
+        let l = fidelis_features::build_labels(settings, run_date, as_of, h, population)
             .await
             .context("labels")?;
         tracing::info!(stage = "features", as_of = %l.as_of, horizon_days = h, rows_out = l.rows, churn_rate = l.churn_rate, "labels written");
@@ -141,14 +143,24 @@ pub(crate) async fn run_features(
             l.as_of, h, l.rows, l.churn_rate, l.url
         );
     }
-    Ok(())
+    Ok(f)
 }
 
 pub async fn features(a: FeaturesArgs) -> anyhow::Result<()> {
     let settings = load_settings(&a.run.config)?;
     let run_date = RunDate::parse(&a.run.run_date)?;
     match &a.as_of {
-        Some(s) => run_features(&settings, run_date, RunDate::parse(s)?, a.label_horizon).await,
+        Some(s) => {
+            run_features(
+                &settings,
+                run_date,
+                RunDate::parse(s)?,
+                a.label_horizon,
+                Population::All,
+            )
+            .await
+            .map(drop)
+        }
         None if a.label_horizon.is_some() => Err(fidelis_core::Error::config(
             "--label-horizon needs --as-of (the feature stage computes the labels the backtests need)",
         )

@@ -15,7 +15,8 @@ use chrono::Days;
 use fidelis_core::{Error, RunDate, Settings};
 use fidelis_features::features::{features_location, labels_location};
 use fidelis_features::validate::staging;
-use fidelis_storage::{Location, read_parquet_all};
+use fidelis_features::{BacktestSample, Population};
+use fidelis_storage::{Location, read_parquet_columns};
 use fidelis_train::backtest::{MIN_HISTORY_DAYS, Window};
 use fidelis_train::table::{FeatureTable, LabelTable};
 use fidelis_train::{ClvSettings, ModelSet, TargetWindows, TrainInputs, TrainReport};
@@ -29,11 +30,39 @@ fn models_location(out: &Location, run_date: RunDate) -> Location {
 }
 
 async fn read_all(loc: &Location) -> anyhow::Result<Vec<arrow::array::RecordBatch>> {
+    read_columns(loc, None).await
+}
+
+async fn read_columns(
+    loc: &Location,
+    columns: Option<&[&str]>,
+) -> anyhow::Result<Vec<arrow::array::RecordBatch>> {
     let mut batches = Vec::new();
     for meta in loc.list_parquet().await? {
-        batches.extend(read_parquet_all(loc, &meta).await?);
+        batches.extend(read_parquet_columns(loc, &meta, columns).await?);
     }
     Ok(batches)
+}
+
+/// What training needs of the run date's features: the history length and
+/// the BTYD summaries (the feature models see only the backtest cutoffs).
+/// Reading these columns only saves seconds and a gigabyte at 1M customers.
+async fn load_current_summaries(out: &Location, run_date: RunDate) -> anyhow::Result<FeatureTable> {
+    let loc = features_location(out, run_date, run_date);
+    let batches = read_columns(
+        &loc,
+        Some(&[
+            "customer_id",
+            "has_orders",
+            "tenure_days",
+            "btyd_x",
+            "btyd_t_x",
+            "btyd_t",
+            "btyd_m",
+        ]),
+    )
+    .await?;
+    Ok(FeatureTable::from_batches(&batches, &loc.url())?)
 }
 
 async fn load_features(
@@ -96,6 +125,9 @@ struct FeaturePlan {
     history_days: f64,
     feature_cutoffs: BTreeSet<RunDate>,
     label_pairs: BTreeSet<(RunDate, u32)>,
+    /// The customers the backtest cutoffs see, when sampled.
+    #[serde(default)]
+    backtest_sample: Option<BacktestSample>,
 }
 
 fn horizons(settings: &Settings) -> Vec<u32> {
@@ -120,10 +152,25 @@ pub(crate) async fn run_feature_stage(
     let started = Instant::now();
     let out = Location::parse(&settings.output_url, &settings.storage)?;
     let m = &settings.models;
-    run_features(settings, run_date, run_date, None).await?;
-    let history = load_features(&out, run_date, run_date)
-        .await?
-        .history_days();
+    let current = run_features(settings, run_date, run_date, None, Population::All).await?;
+    let (history, customers) = (current.history_days, current.rows);
+    // Large runs: the backtest cutoffs see a fixed sample of customers
+    // (docs/models.md, "Backtest sample"); the run date sees everyone.
+    let sample = fidelis_features::stage_backtest_sample(
+        settings,
+        run_date,
+        customers,
+        m.backtest_customers,
+    )
+    .await
+    .context("backtest sample")?;
+    let population = match &sample {
+        Some(s) => {
+            tracing::info!(stage = "features", customers = s.customers, sampled_customers = s.sampled_customers, share = s.share, rows = ?s.rows, "backtest sample staged");
+            Population::BacktestSample
+        }
+        None => Population::All,
+    };
     let mut label_pairs: BTreeSet<(RunDate, u32)> = BTreeSet::new();
     for h in horizons(settings) {
         let (train, valid) = cutoffs(run_date, h, history, m.training_windows)?;
@@ -136,11 +183,11 @@ pub(crate) async fn run_feature_stage(
     let progress = crate::progress::Steps::new("features", total as u64);
     for &c in &feature_cutoffs {
         progress.step(&format!("features as of {c}"));
-        run_features(settings, run_date, c, None).await?;
+        run_features(settings, run_date, c, None, population).await?;
     }
     for &(c, h) in &label_pairs {
         progress.step(&format!("labels as of {c}, {h} days"));
-        let l = fidelis_features::build_labels(settings, run_date, c, h)
+        let l = fidelis_features::build_labels(settings, run_date, c, h, population)
             .await
             .context("labels")?;
         tracing::info!(stage = "features", as_of = %l.as_of, horizon_days = h, rows_out = l.rows, churn_rate = l.churn_rate, "labels written");
@@ -150,6 +197,7 @@ pub(crate) async fn run_feature_stage(
         history_days: history,
         feature_cutoffs,
         label_pairs,
+        backtest_sample: sample,
     };
     plan_location(&out, run_date)
         .put(serde_json::to_vec_pretty(&plan)?)
@@ -187,8 +235,9 @@ pub(crate) async fn run_train(settings: &Settings, run_date: RunDate) -> anyhow:
         history_days: history,
         feature_cutoffs,
         label_pairs,
+        backtest_sample,
     } = plan;
-    let current = load_features(&out, run_date, run_date).await?;
+    let current = load_current_summaries(&out, run_date).await?;
     let mut features = std::collections::BTreeMap::new();
     for &c in &feature_cutoffs {
         features.insert(c, load_features(&out, run_date, c).await?);
@@ -236,6 +285,7 @@ pub(crate) async fn run_train(settings: &Settings, run_date: RunDate) -> anyhow:
         },
         min_churn_auc: m.min_churn_auc,
         min_revenue_gini: m.min_revenue_gini,
+        backtest_customer_share: backtest_sample.as_ref().map_or(1.0, |s| s.share),
         seed: m.seed,
     };
     let (set, report) = tokio::task::block_in_place(|| fidelis_train::train(&inputs))?;
@@ -317,7 +367,16 @@ pub(crate) async fn run_score(settings: &Settings, run_date: RunDate) -> anyhow:
     let set: ModelSet = serde_json::from_slice(&bytes)
         .map_err(|e| Error::internal_with(format!("cannot read {}", model_loc.url()), e))?;
     let features = load_features(&out, run_date, run_date).await?;
+    let loaded = started.elapsed().as_secs_f64();
     let scores = tokio::task::block_in_place(|| fidelis_train::score(&set, &features))?;
+    tracing::info!(
+        stage = "score",
+        rows = features.len(),
+        load_seconds = loaded,
+        model_seconds = started.elapsed().as_secs_f64() - loaded,
+        "models applied"
+    );
+    drop(features);
     let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())?;
     let batch = scores.to_record_batch(days, set.churn.horizon_days, &set.model_version)?;
     let report = fidelis_features::scoring::finish_scores(settings, run_date, batch)
