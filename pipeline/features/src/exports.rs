@@ -30,7 +30,7 @@ use fidelis_core::config::Audience;
 use fidelis_core::{Error, Result, RunDate, Settings};
 use fidelis_storage::{Location, ParquetSink};
 
-use crate::features::{features_location, staged_validation};
+use crate::features::features_location;
 use crate::scoring::scores_location;
 use crate::validate::staging;
 
@@ -102,16 +102,7 @@ const FIXED: [&str; 7] = [
 /// Stage every audience of the config and `exports/_summary.json`.
 pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportReport> {
     let started = Instant::now();
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let report = staged_validation(&out, run_date).await?;
-    let ctx = crate::features::session(
-        settings,
-        &out,
-        run_date,
-        &report,
-        crate::features::Population::All,
-    )
-    .await?;
+    let (out, ctx) = crate::features::validated_session(settings, run_date).await?;
     let scores = scores_location(&out, run_date);
     if scores.list_parquet().await?.is_empty() {
         return Err(Error::config(format!(

@@ -397,6 +397,18 @@ pub async fn stage_backtest_sample(
     }))
 }
 
+/// The output location and a session over every validated table of the
+/// run date (the score and export stages).
+pub(crate) async fn validated_session(
+    settings: &Settings,
+    run_date: RunDate,
+) -> Result<(Location, SessionContext)> {
+    let out = Location::parse(&settings.output_url, &settings.storage)?;
+    let report = staged_validation(&out, run_date).await?;
+    let ctx = session(settings, &out, run_date, &report, Population::All).await?;
+    Ok((out, ctx))
+}
+
 /// A session with the validated tables of `run_date` registered (or their
 /// backtest sample); a table that was not configured is registered empty
 /// (with its canonical schema), so every SQL model runs and its group comes

@@ -16,7 +16,7 @@ use fidelis_core::marketing::slug;
 use fidelis_core::{Error, Result, RunDate, Settings};
 use fidelis_storage::{Location, ParquetSink};
 
-use crate::features::{SqlModel, features_location, render, staged_validation, write_df};
+use crate::features::{SqlModel, features_location, render, write_df};
 use crate::validate::staging;
 
 /// The scores SQL model.
@@ -114,16 +114,7 @@ pub async fn finish_scores(
     base: RecordBatch,
 ) -> Result<ScoresReport> {
     let started = Instant::now();
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let report = staged_validation(&out, run_date).await?;
-    let ctx = crate::features::session(
-        settings,
-        &out,
-        run_date,
-        &report,
-        crate::features::Population::All,
-    )
-    .await?;
+    let (out, ctx) = crate::features::validated_session(settings, run_date).await?;
     let leading: Vec<String> = base
         .schema()
         .fields()
