@@ -74,9 +74,13 @@ TOML
   echo "== fidelis run, $N customers" >&2
   read -r f_wall f_rss < <(timed "$D/fidelis/run" env RAYON_NUM_THREADS=2 TOKIO_WORKER_THREADS=2 \
     "$BIN" run --config "$D/fidelis/job.toml" --run-date "$RUN_DATE" --log-format json)
+  rm -rf "$D/fidelis/out/_staging"
   echo "== Python peer, $N customers" >&2
   read -r p_wall p_rss < <(timed "$D/peer-run" env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
     "$PY" bench/peer_pipeline.py --data "$D/data" --out "$D/peer" --run-date "$RUN_DATE" --threads 2)
+  # The staged copies (validated inputs, samples) are not compared: free
+  # the disk (tens of GB at 10M customers).
+  rm -rf "$D/fidelis/out/_staging" "$D/peer/validated" "$D/peer/backtest_sample"
   manifest=$(ls "$D"/fidelis/out/runs/run_date=$RUN_DATE/_manifest.json)
   f_scores=$(ls "$D"/fidelis/out/scores/run_date=$RUN_DATE/run_id=*/part-00000.parquet)
   f_features=$(ls "$D"/fidelis/out/features/run_date=$RUN_DATE/run_id=*/as_of=$RUN_DATE/part-00000.parquet)
