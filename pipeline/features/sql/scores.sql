@@ -9,9 +9,14 @@
 -- order day get RFM scores and a segment (prospects have no recency,
 -- frequency or spend); only customers with a CLV get a decile.
 
+-- The ranks are computed on a narrow table (the key and the four ranked
+-- values) and joined back: a window sorts its whole partition, and sorting
+-- every score column of 10M customers four times does not fit in memory.
+
 with s as (
     select
-        b.*,
+        b.customer_id,
+        b.clv_12m,
         f.has_orders,
         f.recency_days,
         f.order_days,
@@ -20,9 +25,13 @@ with s as (
     left join features f on f.customer_id = b.customer_id
 ),
 
-ranked as (
+ranks as (
     select
-        s.*,
+        customer_id,
+        has_orders,
+        recency_days,
+        order_days,
+        net_revenue,
         -- 5 = most recent: the smallest recency comes last in this order.
         case when has_orders then cast(ntile(5) over (
             partition by has_orders order by recency_days desc, customer_id) as int) end as r_score,
@@ -34,6 +43,21 @@ ranked as (
         case when clv_12m is not null then cast(ntile(10) over (
             partition by clv_12m is null order by clv_12m desc, customer_id) as int) end as clv_decile
     from s
+),
+
+ranked as (
+    select
+        b.*,
+        r.has_orders,
+        r.recency_days,
+        r.order_days,
+        r.net_revenue,
+        r.r_score,
+        r.f_score,
+        r.m_score,
+        r.clv_decile
+    from base b
+    join ranks r on r.customer_id = b.customer_id
 ),
 
 tiered as (

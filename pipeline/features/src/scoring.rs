@@ -7,8 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::prelude::SessionContext;
+use arrow::array::{AsArray, RecordBatch};
 use serde::{Deserialize, Serialize};
 
 use fidelis_core::config::SegmentsConfig;
@@ -16,7 +15,9 @@ use fidelis_core::marketing::slug;
 use fidelis_core::{Error, Result, RunDate, Settings};
 use fidelis_storage::{Location, ParquetSink};
 
-use crate::features::{SqlModel, features_location, render, write_df};
+use futures::StreamExt;
+
+use crate::features::{SqlModel, features_location, render};
 use crate::validate::staging;
 
 /// The scores SQL model.
@@ -86,23 +87,17 @@ fn next_action_case(cfg: &SegmentsConfig) -> String {
     sql
 }
 
-/// Counts of a string column's values.
-fn counts(batches: &[RecordBatch], column: &str) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for b in batches {
-        let Some(col) = b.column_by_name(column) else {
-            continue;
-        };
-        let Some(col) = col.as_string_opt::<i32>() else {
-            continue;
-        };
-        for i in 0..col.len() {
-            if col.is_valid(i) {
-                *out.entry(col.value(i).to_string()).or_insert(0) += 1;
-            }
-        }
+/// Adds the counts of a string column's values in `batch` to `out`.
+fn count(batch: &RecordBatch, column: &str, out: &mut BTreeMap<String, u64>) {
+    let Some(col) = batch.column_by_name(column) else {
+        return;
+    };
+    let Some(col) = col.as_string_opt::<i32>() else {
+        return;
+    };
+    for v in col.iter().flatten() {
+        *out.entry(v.to_string()).or_insert(0) += 1;
     }
-    out
 }
 
 /// Complete `base` (the model outputs, in the scores contract's order) with
@@ -111,19 +106,31 @@ fn counts(batches: &[RecordBatch], column: &str) -> BTreeMap<String, u64> {
 pub async fn finish_scores(
     settings: &Settings,
     run_date: RunDate,
-    base: RecordBatch,
+    base: Vec<RecordBatch>,
 ) -> Result<ScoresReport> {
     let started = Instant::now();
     let (out, ctx) = crate::features::validated_session(settings, run_date).await?;
-    let leading: Vec<String> = base
-        .schema()
+    let Some(first) = base.first() else {
+        return Err(Error::internal("no model outputs to finish"));
+    };
+    let schema = first.schema();
+    let leading: Vec<String> = schema
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .filter(|n| n != "top_reasons" && n != "model_version")
         .map(|n| format!("\"{n}\""))
         .collect();
-    ctx.register_batch("base", base)
+    // The model outputs in batches spread over the engine's partitions: one
+    // giant batch cannot be sorted within the memory pool at 10M customers.
+    let n_parts = ctx.state().config().target_partitions().max(1);
+    let mut partitions = vec![Vec::new(); n_parts];
+    for (i, b) in base.into_iter().enumerate() {
+        partitions[i % n_parts].push(b);
+    }
+    let table = datafusion::datasource::MemTable::try_new(schema, partitions)
+        .map_err(|e| Error::internal_with("the model outputs", e))?;
+    ctx.register_table("base", std::sync::Arc::new(table))
         .map_err(|e| Error::internal_with("registering the model outputs", e))?;
     let features = features_location(&out, run_date, run_date);
     ctx.register_parquet("features", features.url() + "/", Default::default())
@@ -150,8 +157,8 @@ pub async fn finish_scores(
         ))
     })?;
     let schema = crate::features::plain_schema(df.schema().as_arrow());
-    let batches = df
-        .collect()
+    let mut stream = df
+        .execute_stream()
         .await
         .map_err(|e| Error::internal_with("computing the scores", e))?;
     let loc = scores_location(&out, run_date);
@@ -160,13 +167,20 @@ pub async fn finish_scores(
         &loc.child("part-00000.parquet"),
         std::sync::Arc::clone(&schema),
     )?;
-    for b in &batches {
-        sink.write(&crate::features::to_plain(b, &schema)?).await?;
+    // The scores stream out in customer order; each batch is written to the
+    // scores file and its rows to their segment's file, so the segments are
+    // in customer order too and nothing holds all the scores in memory.
+    let mut segments = SegmentWriter::new(segments_location(&out, run_date), &schema).await?;
+    let mut next_actions = BTreeMap::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::internal_with("computing the scores", e))?;
+        let batch = crate::features::to_plain(&batch, &schema)?;
+        sink.write(&batch).await?;
+        count(&batch, "next_action", &mut next_actions);
+        segments.write(&batch).await?;
     }
     let rows = sink.finish().await?;
-    let segments = counts(&batches, "rfm_segment");
-    let next_actions = counts(&batches, "next_action");
-    write_segments(&ctx, &out, run_date, batches, &segments).await?;
+    let segments = segments.finish().await?;
     Ok(ScoresReport {
         rows,
         segments,
@@ -175,34 +189,87 @@ pub async fn finish_scores(
     })
 }
 
-async fn write_segments(
-    ctx: &SessionContext,
-    out: &Location,
-    run_date: RunDate,
-    batches: Vec<RecordBatch>,
-    segments: &BTreeMap<String, u64>,
-) -> Result<()> {
-    let loc = segments_location(out, run_date);
-    loc.delete_all().await?;
-    let Some(schema) = batches.first().map(RecordBatch::schema) else {
-        return Ok(());
-    };
-    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])
-        .map_err(|e| Error::internal_with("registering the scores", e))?;
-    ctx.register_table("scored", std::sync::Arc::new(table))
-        .map_err(|e| Error::internal_with("registering the scores", e))?;
-    for name in segments.keys() {
-        let df = ctx
-            .sql(&format!(
-                "select {SEGMENT_COLUMNS} from scored where rfm_segment = {} order by customer_id",
-                sql_string(name)
-            ))
-            .await
-            .map_err(|e| Error::internal_with("planning a segment", e))?;
-        let part = loc.child(&format!("segment={}/part-00000.parquet", slug(name)));
-        write_df(df, &part).await?;
+/// The segments table: one Parquet file per named RFM segment, holding the
+/// [`SEGMENT_COLUMNS`] of its customers (customers without a segment, the
+/// prospects, are in none).
+struct SegmentWriter {
+    loc: Location,
+    /// Indices of the segment columns in the scores schema.
+    columns: Vec<usize>,
+    schema: arrow::datatypes::SchemaRef,
+    /// Index of `rfm_segment` in the segment columns.
+    segment: usize,
+    sinks: BTreeMap<String, (ParquetSink, u64)>,
+}
+
+impl SegmentWriter {
+    async fn new(loc: Location, scores: &arrow::datatypes::SchemaRef) -> Result<Self> {
+        loc.delete_all().await?;
+        let columns = SEGMENT_COLUMNS
+            .split(',')
+            .map(|name| {
+                scores
+                    .index_of(name.trim())
+                    .map_err(|e| Error::internal_with("the segment columns", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = std::sync::Arc::new(
+            scores
+                .project(&columns)
+                .map_err(|e| Error::internal_with("the segment columns", e))?,
+        );
+        let segment = schema
+            .index_of("rfm_segment")
+            .map_err(|e| Error::internal_with("the segment columns", e))?;
+        Ok(Self {
+            loc,
+            columns,
+            schema,
+            segment,
+            sinks: BTreeMap::new(),
+        })
     }
-    Ok(())
+
+    async fn write(&mut self, scores: &RecordBatch) -> Result<()> {
+        let batch = scores
+            .project(&self.columns)
+            .map_err(|e| Error::internal_with("the segment columns", e))?;
+        let mut present = BTreeMap::new();
+        count(&batch, "rfm_segment", &mut present);
+        let names = batch.column(self.segment).as_string::<i32>();
+        for name in present.into_keys() {
+            let mask = arrow::compute::kernels::cmp::eq(
+                names,
+                &arrow::array::StringArray::new_scalar(name.as_str()),
+            )
+            .map_err(|e| Error::internal_with("selecting a segment", e))?;
+            let rows = arrow::compute::filter_record_batch(&batch, &mask)
+                .map_err(|e| Error::internal_with("selecting a segment", e))?;
+            let (sink, n) = match self.sinks.entry(name) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let part = self
+                        .loc
+                        .child(&format!("segment={}/part-00000.parquet", slug(e.key())));
+                    let sink = ParquetSink::create(&part, std::sync::Arc::clone(&self.schema))?;
+                    e.insert((sink, 0))
+                }
+            };
+            *n += rows.num_rows() as u64;
+            sink.write(&rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every segment's file; segment name -> customers.
+    async fn finish(self) -> Result<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        for (name, (sink, n)) in self.sinks {
+            sink.finish().await?;
+            out.insert(name, n);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -333,6 +333,22 @@ pub async fn read_parquet_columns(
         .map_err(|e| Error::data(format!("file {url}"), e))
 }
 
+/// One Parquet file as a stream of record batches of `batch_size` rows, so
+/// that a large file is processed without holding it all in memory.
+pub async fn parquet_batches(
+    loc: &Location,
+    meta: &ObjectMeta,
+    batch_size: usize,
+) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + use<>> {
+    let url = loc.url_of(&meta.location);
+    let reader = ObjectReader::new(Arc::clone(loc.store()), meta.location.clone(), meta.size);
+    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .and_then(|b| b.with_batch_size(batch_size).build())
+        .map_err(|e| Error::data(format!("file {url}"), e))?;
+    Ok(stream.map_err(move |e| Error::data(format!("file {url}"), e)))
+}
+
 /// Writer properties for every Parquet file fidelis writes: zstd level 1 (a
 /// good ratio at close to snappy's speed) and statistics for pruning.
 pub fn writer_properties() -> WriterProperties {

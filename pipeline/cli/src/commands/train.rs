@@ -20,6 +20,7 @@ use fidelis_storage::{Location, read_parquet_columns};
 use fidelis_train::backtest::{MIN_HISTORY_DAYS, Window};
 use fidelis_train::table::{FeatureTable, LabelTable};
 use fidelis_train::{ClvSettings, ModelSet, TargetWindows, TrainInputs, TrainReport};
+use futures::StreamExt;
 
 use crate::args::RunArgs;
 use crate::commands::run::{load_settings, run_features};
@@ -354,6 +355,9 @@ pub async fn train(a: RunArgs) -> anyhow::Result<()> {
     run_train(&settings, run_date).await
 }
 
+/// Feature rows per scoring batch (each is scored in parallel chunks).
+const SCORE_BATCH: usize = 262_144;
+
 pub(crate) async fn run_score(settings: &Settings, run_date: RunDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let out = Location::parse(&settings.output_url, &settings.storage)?;
@@ -366,20 +370,30 @@ pub(crate) async fn run_score(settings: &Settings, run_date: RunDate) -> anyhow:
     })?;
     let set: ModelSet = serde_json::from_slice(&bytes)
         .map_err(|e| Error::internal_with(format!("cannot read {}", model_loc.url()), e))?;
-    let features = load_features(&out, run_date, run_date).await?;
-    let loaded = started.elapsed().as_secs_f64();
-    let scores = tokio::task::block_in_place(|| fidelis_train::score(&set, &features))?;
+    // The run date's features are streamed: at 10M customers the whole
+    // table (10M x 104 values, twice while converting) does not fit in
+    // memory, and every score is a function of one customer's row.
+    let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())?;
+    let loc = features_location(&out, run_date, run_date);
+    let mut parts = Vec::new();
+    let mut rows = 0usize;
+    for meta in loc.list_parquet().await? {
+        let mut stream =
+            std::pin::pin!(fidelis_storage::parquet_batches(&loc, &meta, SCORE_BATCH).await?);
+        while let Some(b) = stream.next().await {
+            let features = FeatureTable::from_batches(&[b?], &loc.url())?;
+            rows += features.len();
+            let scores = tokio::task::block_in_place(|| fidelis_train::score(&set, &features))?;
+            parts.push(scores.to_record_batch(days, set.churn.horizon_days, &set.model_version)?);
+        }
+    }
     tracing::info!(
         stage = "score",
-        rows = features.len(),
-        load_seconds = loaded,
-        model_seconds = started.elapsed().as_secs_f64() - loaded,
+        rows,
+        model_seconds = started.elapsed().as_secs_f64(),
         "models applied"
     );
-    drop(features);
-    let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())?;
-    let batch = scores.to_record_batch(days, set.churn.horizon_days, &set.model_version)?;
-    let report = fidelis_features::scoring::finish_scores(settings, run_date, batch)
+    let report = fidelis_features::scoring::finish_scores(settings, run_date, parts)
         .await
         .context("score")?;
     tracing::info!(stage = "score", run_date = %run_date, rows_out = report.rows, model_version = %set.model_version, segments = ?report.segments, next_actions = ?report.next_actions, seconds = started.elapsed().as_secs_f64(), "scores and segments written");
