@@ -12,7 +12,10 @@ job the way a good data team would write it without fidelis.
   Poisson (Tweedie power 1) regressor per revenue horizon, trained on the
   pooled earlier windows (at most 500k rows), validated out of time, refitted
   on the latest windows;
-- scores: pandas writes the scores Parquet.
+- scores: the run date's features go from DuckDB to Parquet, are read back
+  in chunks of 524,288 rows and scored with pandas; pyarrow writes the
+  scores Parquet chunk by chunk (at 10M customers the features do not fit
+  in pandas).
 
 Prints one JSON object: seconds per stage, validation metrics, rows.
 
@@ -43,6 +46,7 @@ WINDOWS = 4
 MIN_HISTORY = 90
 MAX_TRAIN_ROWS = 500_000
 SEED = 42
+SCORE_VECTORS = 256  # DuckDB vectors of 2,048 rows: the run date is scored 524,288 rows at a time
 
 
 def peak_rss_mib() -> float:
@@ -127,12 +131,17 @@ def translate_labels(sql: str, as_of: dt.date, h: int) -> str:
     return translate(sql, as_of, True)
 
 
-def features(con, as_of: dt.date) -> pd.DataFrame:
+def features_sql(con, as_of: dt.date) -> str:
+    """Stages the feature groups as of a cutoff; returns the final query."""
     for name in STAGING + INTERMEDIATE + GROUPS:
         sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
         kind = "TABLE" if name in INTERMEDIATE else "VIEW"
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
-    return con.execute(translate((SQL_DIR / "features.sql").read_text(), as_of, True)).df()
+    return translate((SQL_DIR / "features.sql").read_text(), as_of, True)
+
+
+def features(con, as_of: dt.date) -> pd.DataFrame:
+    return con.execute(features_sql(con, as_of)).df()
 
 
 def labels(con, as_of: dt.date, h: int) -> pd.DataFrame:
@@ -146,23 +155,33 @@ def cutoffs(run_date: dt.date, h: int, history: float) -> tuple[list[dt.date], d
 
 
 # --- models ---------------------------------------------------------------------------
-def numeric(f: pd.DataFrame) -> pd.DataFrame:
-    x = f.drop(columns=[c for c in ("customer_id", "as_of") if c in f.columns])
-    x = x.select_dtypes(include=["number", "bool"]).astype("float64")
-    return x
+NUMERIC_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE"}
 
 
-def btyd(f: pd.DataFrame):
-    """BG/NBD + Gamma-Gamma on the grouped summary (weights = customers)."""
+def numeric_columns(con, table: str) -> list[str]:
+    """The model inputs: every numeric or boolean feature."""
+    return [name for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
+            if (kind in NUMERIC_TYPES or kind.startswith("DECIMAL")) and name not in ("customer_id", "as_of")]
+
+
+def numeric(f: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    return f[cols].astype("float64")
+
+
+def btyd(con, table: str):
+    """BG/NBD + Gamma-Gamma on the grouped summary (weights = customers),
+    grouped by DuckDB so the run date's features never sit in pandas."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
-    s = f[["btyd_x", "btyd_t_x", "btyd_t", "btyd_m"]].astype("float64").dropna(subset=["btyd_x", "btyd_t_x", "btyd_t"])
-    s = s[s.btyd_t > 0]
-    g = s.groupby(["btyd_x", "btyd_t_x", "btyd_t"]).size().reset_index(name="w")
+    where = "btyd_x IS NOT NULL AND btyd_t_x IS NOT NULL AND btyd_t IS NOT NULL AND btyd_t > 0"
+    g = con.execute(
+        f"SELECT btyd_x::DOUBLE AS btyd_x, btyd_t_x::DOUBLE AS btyd_t_x, btyd_t::DOUBLE AS btyd_t, count(*) AS w "
+        f"FROM {table} WHERE {where} GROUP BY ALL ORDER BY ALL").df()
     bg = BetaGeoFitter(penalizer_coef=0.0)
     bg.fit(g.btyd_x, g.btyd_t_x, g.btyd_t, weights=g.w)
-    rep = s[(s.btyd_x > 0) & (s.btyd_m > 0)]
-    gg_g = rep.groupby(["btyd_x", "btyd_m"]).size().reset_index(name="w")
+    gg_g = con.execute(
+        f"SELECT btyd_x::DOUBLE AS btyd_x, btyd_m::DOUBLE AS btyd_m, count(*) AS w FROM {table} "
+        f"WHERE {where} AND btyd_x > 0 AND btyd_m > 0 GROUP BY ALL ORDER BY ALL").df()
     gg = GammaGammaFitter(penalizer_coef=0.0)
     gg.fit(gg_g.btyd_x, gg_g.btyd_m, weights=gg_g.w)
     return bg, gg
@@ -193,7 +212,7 @@ def pooled(fe: dict, la: dict, dates: list[dt.date], h: int, cols: list[str]):
     for c in dates:
         lab = la[(c, h)].rename(columns=lambda k: k if k == "customer_id" else f"label_{k}")
         m = lab.merge(fe[c], on="customer_id", how="inner")
-        xs.append(numeric(m)[cols])
+        xs.append(numeric(m, cols))
         ys.append(m)
     return pd.concat(xs, ignore_index=True), pd.concat(ys, ignore_index=True)
 
@@ -229,11 +248,16 @@ def main() -> None:
     t = time.perf_counter()
     for table in ["purchases", "interactions", "customers"]:
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{out}/validated/{table}/*.parquet')")
-    fe = {run_date: features(con, run_date)}
-    history = float(fe[run_date].tenure_days.max())
+    # The run date's features go straight from DuckDB to Parquet and are
+    # scored in chunks: at 10M customers they do not fit in pandas twice.
+    run_features = out / "features.parquet"
+    con.execute(f"COPY ({features_sql(con, run_date)}) TO '{run_features}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"CREATE OR REPLACE VIEW run_features AS SELECT * FROM read_parquet('{run_features}')")
+    history, n_customers = con.execute("SELECT max(tenure_days)::DOUBLE, count(*) FROM run_features").fetchone()
+    history = float(history or 0)
     # The backtest cutoffs see the same customer sample as fidelis'
     # (models.backtest_customers, docs/models.md): same rule, same share.
-    n_customers = len(fe[run_date])
+    fe = {}
     sampled = None
     if a.backtest_customers and n_customers > a.backtest_customers:
         share = a.backtest_customers / n_customers
@@ -258,15 +282,14 @@ def main() -> None:
     for h, (tr, v) in plan.items():
         for c in tr + ([v] if v else []):
             la[(c, h)] = labels(con, c, h)
-    fe[run_date].to_parquet(out / "features.parquet")
     seconds["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
     from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
-    cols = list(numeric(fe[run_date]).columns)
+    cols = numeric_columns(con, "run_features")
     metrics = {}
-    bg, gg = btyd(fe[run_date])
+    bg, gg = btyd(con, "run_features")
     # churn: logistic regression, validated out of time, refitted on the latest windows
     tr, v = plan[CHURN_H]
     X, L = pooled(fe, la, tr, CHURN_H, cols)
@@ -289,25 +312,38 @@ def main() -> None:
     seconds["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    f = fe[run_date]
-    X = numeric(f)[cols]
-    p_alive, rev_btyd = btyd_predict(bg, gg, f, 365)
-    has_orders = f.btyd_x.notna().to_numpy()
-    scores = pd.DataFrame({
-        "customer_id": f.customer_id,
-        "as_of": run_date,
-        "churn_probability": churn.predict_proba(X)[:, 1],
-        "p_alive": np.where(has_orders, p_alive, np.nan),
-    })
-    for h in REVENUE_H:
-        if h in revenue:
-            m, scale = revenue[h]
-            scores[f"expected_revenue_{h}d"] = m.predict(X) * scale
-        else:
-            _, r = btyd_predict(bg, gg, f, h)
-            scores[f"expected_revenue_{h}d"] = np.where(has_orders, r, np.nan)
-    scores["clv_12m"] = scores["expected_revenue_365d"] * 0.3
-    scores.to_parquet(out / "scores.parquet", index=False)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result = con.execute("SELECT * FROM run_features")
+    writer = None
+    while True:
+        f = result.fetch_df_chunk(SCORE_VECTORS)
+        if len(f) == 0:
+            break
+        X = numeric(f, cols)
+        p_alive, rev_btyd = btyd_predict(bg, gg, f, 365)
+        has_orders = f.btyd_x.notna().to_numpy()
+        scores = pd.DataFrame({
+            "customer_id": f.customer_id,
+            "as_of": run_date,
+            "churn_probability": churn.predict_proba(X)[:, 1],
+            "p_alive": np.where(has_orders, p_alive, np.nan),
+        })
+        for h in REVENUE_H:
+            if h in revenue:
+                m, scale = revenue[h]
+                scores[f"expected_revenue_{h}d"] = m.predict(X) * scale
+            else:
+                _, r = btyd_predict(bg, gg, f, h)
+                scores[f"expected_revenue_{h}d"] = np.where(has_orders, r, np.nan)
+        scores["clv_12m"] = scores["expected_revenue_365d"] * 0.3
+        table = pa.Table.from_pandas(scores, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(out / "scores.parquet", table.schema)
+        writer.write_table(table.cast(writer.schema))
+    if writer is not None:
+        writer.close()
     seconds["score"] = time.perf_counter() - t
     seconds["total"] = sum(seconds.values())
     print(json.dumps({
