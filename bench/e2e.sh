@@ -40,14 +40,15 @@ mkdir -p "$W"
 RESULTS=$W/e2e.jsonl
 : >"$RESULTS"
 
-# timed LOG CMD...: runs CMD with stdout to LOG.out, prints "wall_s peak_rss_mib"
+# timed LOG CMD...: runs CMD with stdout to LOG.out, prints "wall_s peak_rss_mib exit_status"
 timed() {
-  local log=$1; shift
-  /usr/bin/time -v "$@" >"$log.out" 2>"$log.err" || { tail -20 "$log.err" >&2; return 1; }
-  awk -F': ' '
+  local log=$1 rc=0; shift
+  /usr/bin/time -v "$@" >"$log.out" 2>"$log.err" || rc=$?
+  [ "$rc" = 0 ] || tail -20 "$log.err" >&2
+  awk -F': ' -v rc="$rc" '
     /Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
     /Maximum resident set size/ { r = int($2 / 1024) }
-    END { print s, r }' "$log.err"
+    END { print s, r, rc }' "$log.err"
 }
 
 for N in "${SCALES[@]}"; do
@@ -72,11 +73,12 @@ target_partitions = 2
 memory_limit_mb = $POOL
 TOML
   echo "== fidelis run, $N customers" >&2
-  read -r f_wall f_rss < <(timed "$D/fidelis/run" env RAYON_NUM_THREADS=2 TOKIO_WORKER_THREADS=2 \
+  read -r f_wall f_rss f_rc < <(timed "$D/fidelis/run" env RAYON_NUM_THREADS=2 TOKIO_WORKER_THREADS=2 \
     "$BIN" run --config "$D/fidelis/job.toml" --run-date "$RUN_DATE" --log-format json)
+  [ "$f_rc" = 0 ] || { echo "fidelis run failed (exit $f_rc): $D/fidelis/run.err" >&2; exit 1; }
   rm -rf "$D/fidelis/out/_staging"
   echo "== Python peer, $N customers" >&2
-  read -r p_wall p_rss < <(timed "$D/peer-run" env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
+  read -r p_wall p_rss p_rc < <(timed "$D/peer-run" env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
     "$PY" bench/peer_pipeline.py --data "$D/data" --out "$D/peer" --run-date "$RUN_DATE" --threads 2)
   # The staged copies (validated inputs, samples) are not compared: free
   # the disk (tens of GB at 10M customers).
@@ -84,15 +86,26 @@ TOML
   manifest=$(ls "$D"/fidelis/out/runs/run_date=$RUN_DATE/_manifest.json)
   f_scores=$(ls "$D"/fidelis/out/scores/run_date=$RUN_DATE/run_id=*/part-00000.parquet)
   f_features=$(ls "$D"/fidelis/out/features/run_date=$RUN_DATE/run_id=*/as_of=$RUN_DATE/part-00000.parquet)
-  "$PY" bench/compare_features.py "$f_features" "$D/peer/features.parquet" --rtol 1e-6 >"$D/compare.txt" \
-    || { cat "$D/compare.txt" >&2; echo "the two pipelines computed different features" >&2; exit 1; }
   f_metrics=$("$PY" bench/e2e_metrics.py "$f_scores" "$D/data/truth")
-  p_metrics=$("$PY" bench/e2e_metrics.py "$D/peer/scores.parquet" "$D/data/truth")
-  "$PY" - "$N" "$manifest" "$f_wall" "$f_rss" "$f_metrics" "$D/peer-run.out" "$p_wall" "$p_rss" "$p_metrics" >>"$RESULTS" <<'PY'
+  # A peer that does not finish (out of memory, say) is a result too: the
+  # table says how far it got; fidelis' numbers stand alone.
+  p_failed=""
+  if [ "$p_rc" = 0 ]; then
+    "$PY" bench/compare_features.py "$f_features" "$D/peer/features.parquet" --rtol 1e-6 >"$D/compare.txt" \
+      || { cat "$D/compare.txt" >&2; echo "the two pipelines computed different features" >&2; exit 1; }
+    p_metrics=$("$PY" bench/e2e_metrics.py "$D/peer/scores.parquet" "$D/data/truth")
+  else
+    p_failed="exit status $p_rc: $(grep -v '^\s' "$D/peer-run.err" | grep -v '^Command' | tail -1 | cut -c1-300)"
+    grep -q 'signal 9' "$D/peer-run.err" && p_failed="killed by signal 9 (out of memory) after ${p_wall}s"
+    p_failed="$p_failed; last stage done: $(grep '^peer: ' "$D/peer-run.err" | tail -1 | sed 's/^peer: //')"
+    p_metrics=null
+  fi
+  "$PY" - "$N" "$manifest" "$f_wall" "$f_rss" "$f_metrics" "$D/peer-run.out" "$p_wall" "$p_rss" "$p_metrics" "$p_failed" >>"$RESULTS" <<'PY'
 import json, sys
-n, manifest, f_wall, f_rss, f_metrics, peer_out, p_wall, p_rss, p_metrics = sys.argv[1:]
+n, manifest, f_wall, f_rss, f_metrics, peer_out, p_wall, p_rss, p_metrics, p_failed = sys.argv[1:]
 m = json.load(open(manifest))
-peer = json.loads(open(peer_out).read().strip().splitlines()[-1])
+lines = open(peer_out).read().strip().splitlines()
+peer = json.loads(lines[-1]) if not p_failed else {"seconds": {}}
 fs = m["durations"]
 # fidelis' stages, grouped as the peer's (export, report and publish are
 # fidelis-only work, counted in its total and shown apart).
@@ -101,7 +114,8 @@ f = {"validate": fs.get("validate", 0), "features": fs.get("features", 0), "trai
 print(json.dumps({
     "customers": int(n),
     "fidelis": {"wall_s": float(f_wall), "peak_rss_mib": int(f_rss), "stages_s": f, "metrics": json.loads(f_metrics)},
-    "peer": {"wall_s": float(p_wall), "peak_rss_mib": int(p_rss), "stages_s": peer["seconds"], "metrics": json.loads(p_metrics)},
+    "peer": {"wall_s": float(p_wall), "peak_rss_mib": int(p_rss), "stages_s": peer["seconds"], "metrics": json.loads(p_metrics),
+             **({"failed": p_failed} if p_failed else {})},
 }))
 PY
   echo "== $N done: fidelis ${f_wall}s ${f_rss} MiB, peer ${p_wall}s ${p_rss} MiB" >&2
@@ -119,10 +133,15 @@ for r in rows:
     for name in ("fidelis", "peer"):
         p = r[name]; s = p["stages_s"]; m = p["metrics"]
         label = "fidelis run" if name == "fidelis" else "Python peer"
+        if p.get("failed"):
+            print(f"| {r['customers']:,} | {label} | did not finish: {p['failed']} | | | | | ({p['wall_s']:.1f}) | {p['peak_rss_mib']:,} MiB | | |")
+            continue
         print(f"| {r['customers']:,} | {label} | {s.get('validate', 0):.1f} | {s.get('features', 0):.1f} | {s.get('train', 0):.1f} | "
               f"{s.get('score', 0):.1f} | {s.get('export+report+publish', 0):.1f} | **{p['wall_s']:.1f}** | {p['peak_rss_mib']:,} MiB | "
               f"{m['churn_roc_auc']:.4f} | {m['revenue_normalized_gini']:.4f} |")
     f, p = r["fidelis"], r["peer"]
+    if p.get("failed"):
+        continue
     ratios = " / ".join(f"{k} {p['stages_s'].get(k, 0) / max(f['stages_s'].get(k, 0), 1e-9):.2f}x" for k in ("validate", "features", "train", "score"))
     print(f"| {r['customers']:,} | **peer / fidelis** | {ratios} | | | | | **{p['wall_s'] / f['wall_s']:.2f}x** | | | |")
 PY

@@ -244,6 +244,7 @@ def main() -> None:
     t = time.perf_counter()
     counts = validate(con, data, out, run_date)
     seconds["validate"] = time.perf_counter() - t
+    print(f"peer: validate done in {seconds['validate']:.1f} s", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
     for table in ["purchases", "interactions", "customers"]:
@@ -283,6 +284,7 @@ def main() -> None:
         for c in tr + ([v] if v else []):
             la[(c, h)] = labels(con, c, h)
     seconds["features"] = time.perf_counter() - t
+    print(f"peer: features done in {seconds['features']:.1f} s", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
     from sklearn.linear_model import LogisticRegression, PoissonRegressor
@@ -310,6 +312,7 @@ def main() -> None:
         m = fit_pipeline(PoissonRegressor(alpha=1e-4, max_iter=300), X, L.label_revenue.to_numpy() / scale)
         revenue[h] = (m, scale)
     seconds["train"] = time.perf_counter() - t
+    print(f"peer: train done in {seconds['train']:.1f} s", file=sys.stderr, flush=True)
 
     t = time.perf_counter()
     import pyarrow as pa
@@ -345,6 +348,7 @@ def main() -> None:
     if writer is not None:
         writer.close()
     seconds["score"] = time.perf_counter() - t
+    print(f"peer: score done in {seconds['score']:.1f} s", file=sys.stderr, flush=True)
     seconds["total"] = sum(seconds.values())
     print(json.dumps({
         "seconds": seconds,
