@@ -15,7 +15,8 @@
 # Environment: WORKDIR (default /tmp/fidelis-e2e), FIDELIS_NO_BUILD=1 (use
 # target/release/fidelis as built), FIDELIS_BIN (another binary: CI's smoke
 # run uses the debug build), POOL_MB (DataFusion memory pool; default 4096,
-# 16384 from 10M customers). Check the disk first: 10M customers take
+# 16384 from 10M customers), REUSE_FIDELIS=1 (keep a scale's earlier fidelis
+# run and rerun only the peer). Check the disk first: 10M customers take
 # ~12 GB of input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,9 +60,19 @@ for N in "${SCALES[@]}"; do
     "$BIN" generate --customers "$N" --seed 7 --end "$RUN_DATE" --out "$D/data" --log-format json 2>"$D/generate.log"
   fi
   POOL=${POOL_MB:-$([ "$N" -ge 10000000 ] && echo 16384 || echo 4096)}
-  rm -rf "$D/fidelis" "$D/peer"
-  mkdir -p "$D/fidelis"
-  cat >"$D/fidelis/job.toml" <<TOML
+  rm -rf "$D/peer"
+  if [ "${REUSE_FIDELIS:-}" = 1 ] && [ -f "$D/fidelis/run.err" ]; then
+    # Rerun only the peer (a long 10M run); fidelis' run of this scale stands.
+    echo "== fidelis run, $N customers: reusing $D/fidelis" >&2
+    read -r f_wall f_rss f_rc < <(awk -F': ' '
+      /Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
+      /Maximum resident set size/ { r = int($2 / 1024) }
+      /Exit status/ { rc = $2 }
+      END { print s, r, rc }' "$D/fidelis/run.err")
+  else
+    rm -rf "$D/fidelis"
+    mkdir -p "$D/fidelis"
+    cat >"$D/fidelis/job.toml" <<TOML
 [inputs]
 purchases = "../data/purchases"
 interactions = "../data/interactions"
@@ -72,17 +83,18 @@ url = "out"
 target_partitions = 2
 memory_limit_mb = $POOL
 TOML
-  echo "== fidelis run, $N customers" >&2
-  read -r f_wall f_rss f_rc < <(timed "$D/fidelis/run" env RAYON_NUM_THREADS=2 TOKIO_WORKER_THREADS=2 \
-    "$BIN" run --config "$D/fidelis/job.toml" --run-date "$RUN_DATE" --log-format json)
-  [ "$f_rc" = 0 ] || { echo "fidelis run failed (exit $f_rc): $D/fidelis/run.err" >&2; exit 1; }
+    echo "== fidelis run, $N customers" >&2
+    read -r f_wall f_rss f_rc < <(timed "$D/fidelis/run" env RAYON_NUM_THREADS=2 TOKIO_WORKER_THREADS=2 \
+      "$BIN" run --config "$D/fidelis/job.toml" --run-date "$RUN_DATE" --log-format json)
+    [ "$f_rc" = 0 ] || { echo "fidelis run failed (exit $f_rc): $D/fidelis/run.err" >&2; exit 1; }
+  fi
   rm -rf "$D/fidelis/out/_staging"
   echo "== Python peer, $N customers" >&2
   read -r p_wall p_rss p_rc < <(timed "$D/peer-run" env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
     "$PY" bench/peer_pipeline.py --data "$D/data" --out "$D/peer" --run-date "$RUN_DATE" --threads 2)
   # The staged copies (validated inputs, samples) are not compared: free
   # the disk (tens of GB at 10M customers).
-  rm -rf "$D/fidelis/out/_staging" "$D/peer/validated" "$D/peer/backtest_sample"
+  rm -rf "$D/fidelis/out/_staging" "$D/peer/validated" "$D/peer/checked" "$D/peer/backtest_sample" "$D/peer/duckdb_tmp"
   manifest=$(ls "$D"/fidelis/out/runs/run_date=$RUN_DATE/_manifest.json)
   f_scores=$(ls "$D"/fidelis/out/scores/run_date=$RUN_DATE/run_id=*/part-00000.parquet)
   f_features=$(ls "$D"/fidelis/out/features/run_date=$RUN_DATE/run_id=*/as_of=$RUN_DATE/part-00000.parquet)
@@ -97,7 +109,8 @@ TOML
   else
     p_failed="exit status $p_rc: $(grep -v '^\s' "$D/peer-run.err" | grep -v '^Command' | tail -1 | cut -c1-300)"
     grep -q 'signal 9' "$D/peer-run.err" && p_failed="killed by signal 9 (out of memory) after ${p_wall}s"
-    p_failed="$p_failed; last stage done: $(grep '^peer: ' "$D/peer-run.err" | tail -1 | sed 's/^peer: //')"
+    last=$(grep '^peer: ' "$D/peer-run.err" | tail -1 | sed 's/^peer: //' || true)
+    p_failed="$p_failed; last stage done: ${last:-none}"
     p_metrics=null
   fi
   "$PY" - "$N" "$manifest" "$f_wall" "$f_rss" "$f_metrics" "$D/peer-run.out" "$p_wall" "$p_rss" "$p_metrics" "$p_failed" >>"$RESULTS" <<'PY'
