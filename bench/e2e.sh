@@ -69,6 +69,7 @@ for N in "${SCALES[@]}"; do
       /Maximum resident set size/ { r = int($2 / 1024) }
       /Exit status/ { rc = $2 }
       END { print s, r, rc }' "$D/fidelis/run.err")
+    [ "${f_rc:-1}" = 0 ] || { echo "the earlier fidelis run failed (exit ${f_rc:-?}): $D/fidelis/run.err" >&2; exit 1; }
   else
     rm -rf "$D/fidelis"
     mkdir -p "$D/fidelis"
@@ -107,7 +108,8 @@ TOML
       || { cat "$D/compare.txt" >&2; echo "the two pipelines computed different features" >&2; exit 1; }
     p_metrics=$("$PY" bench/e2e_metrics.py "$D/peer/scores.parquet" "$D/data/truth")
   else
-    p_failed="exit status $p_rc: $(grep -v '^\s' "$D/peer-run.err" | grep -v '^Command' | tail -1 | cut -c1-300)"
+    said=$(grep -v '^\s' "$D/peer-run.err" | grep -v '^Command' | tail -1 | cut -c1-300 || true)
+    p_failed="exit status $p_rc: ${said:-no message}"
     grep -q 'signal 9' "$D/peer-run.err" && p_failed="killed by signal 9 (out of memory) after ${p_wall}s"
     last=$(grep '^peer: ' "$D/peer-run.err" | tail -1 | sed 's/^peer: //' || true)
     p_failed="$p_failed; last stage done: ${last:-none}"

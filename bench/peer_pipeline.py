@@ -132,6 +132,7 @@ def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> d
             FROM (SELECT * FROM ranked UNION ALL SELECT * FROM rest)"""
         # One pass writes both sides: validated rows and rejects.
         part = out / "checked" / table
+        shutil.rmtree(part, ignore_errors=True)
         part.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY (SELECT *, reject_reason IS NOT NULL AS rejected FROM ({checked})) "
                     f"TO '{part}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (rejected), OVERWRITE_OR_IGNORE)")
@@ -142,7 +143,9 @@ def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> d
             if (part / f"rejected={side}").exists():
                 (part / f"rejected={side}").rename(dest)
             else:
+                # No row on this side: an empty file keeps the schema readable.
                 dest.mkdir()
+                con.execute(f"COPY (SELECT * FROM ({checked}) WHERE false) TO '{dest}/part-0.parquet' (FORMAT parquet)")
         accepted, rejected = (rows(con, out / side / table) for side in ("validated", "rejects"))
         counts[table] = (accepted + rejected, rejected)
     return counts

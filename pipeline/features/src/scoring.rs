@@ -236,7 +236,10 @@ impl SegmentWriter {
             .map_err(|e| Error::internal_with("the segment columns", e))?;
         let mut present = BTreeMap::new();
         count(&batch, "rfm_segment", &mut present);
-        let names = batch.column(self.segment).as_string::<i32>();
+        let names = batch
+            .column(self.segment)
+            .as_string_opt::<i32>()
+            .ok_or_else(|| Error::internal("rfm_segment is not a string column"))?;
         for name in present.into_keys() {
             let mask = arrow::compute::kernels::cmp::eq(
                 names,
