@@ -148,11 +148,12 @@ for r in rows:
     for name in ("fidelis", "peer"):
         p = r[name]; s = p["stages_s"]; m = p["metrics"]
         label = "fidelis run" if name == "fidelis" else "Python peer"
+        erp = "%.1f" % s["export+report+publish"] if "export+report+publish" in s else "-"  # fidelis-only stages
         if p.get("failed"):
             print(f"| {r['customers']:,} | {label} | did not finish: {p['failed']} | | | | | ({p['wall_s']:.1f}) | {p['peak_rss_mib']:,} MiB | | |")
             continue
         print(f"| {r['customers']:,} | {label} | {s.get('validate', 0):.1f} | {s.get('features', 0):.1f} | {s.get('train', 0):.1f} | "
-              f"{s.get('score', 0):.1f} | {s.get('export+report+publish', 0):.1f} | **{p['wall_s']:.1f}** | {p['peak_rss_mib']:,} MiB | "
+              f"{s.get('score', 0):.1f} | {erp} | **{p['wall_s']:.1f}** | {p['peak_rss_mib']:,} MiB | "
               f"{m['churn_roc_auc']:.4f} | {m['revenue_normalized_gini']:.4f} |")
     f, p = r["fidelis"], r["peer"]
     if p.get("failed"):

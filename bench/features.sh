@@ -61,7 +61,7 @@ timed() {
 
 declare -a F_T F_M D_T D_M
 for i in $(seq 1 "$RUNS"); do
-  read -r t m < <(timed "$BIN" features --config "$W/job.toml" --run-date "$RUN_DATE" --log-format json)
+  read -r t m < <(timed "$BIN" features --config "$W/job.toml" --run-date "$RUN_DATE" --as-of "$RUN_DATE" --log-format json)
   F_T+=("$t"); F_M+=("$m")
   read -r t m < <(timed "$PY" bench/duckdb_features.py --validated "$VALIDATED" --as-of "$RUN_DATE" --out "$W/duckdb-features.parquet" --threads 2)
   D_T+=("$t"); D_M+=("$m")
