@@ -4,6 +4,8 @@
 //! action matrix, so a job needs neither section; a marketer changes them
 //! in the TOML file without touching code (docs/segments.md).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -139,9 +141,28 @@ impl SegmentsConfig {
                 self.risk_medium, self.risk_high
             ));
         }
+        // Each segment is written to `segment=<slug>/`: two names may not
+        // share a folder, and a name must give one.
+        let mut folders: BTreeMap<String, &str> = BTreeMap::new();
         for rule in &self.rfm {
             if rule.name.trim().is_empty() {
                 return bad("rfm: a segment has an empty name".into());
+            }
+            let folder = slug(&rule.name);
+            if folder.is_empty() {
+                return bad(format!(
+                    "rfm `{}`: a segment name needs a letter or a digit (it names the segment's folder)",
+                    rule.name
+                ));
+            }
+            match folders.insert(folder.clone(), &rule.name) {
+                Some(other) if other != rule.name => {
+                    return bad(format!(
+                        "rfm `{other}` and `{}` would share the folder segment={folder}: rename one",
+                        rule.name
+                    ));
+                }
+                _ => {}
             }
             for (what, [lo, hi]) in [("r", rule.r), ("f", rule.f), ("m", rule.m)] {
                 if !(1 <= lo && lo <= hi && hi <= 5) {
@@ -362,6 +383,33 @@ mod tests {
         let mut s = SegmentsConfig::default();
         s.actions[0].action = "spam".into();
         assert!(s.check("x").is_err());
+    }
+
+    #[test]
+    fn segment_names_must_give_distinct_folders() {
+        let mut s = SegmentsConfig::default();
+        let mut twin = s.rfm[0].clone();
+        twin.name = s.rfm[0].name.to_uppercase();
+        s.rfm.push(twin);
+        let e = s.check("x").expect_err("same folder");
+        assert!(
+            e.to_string()
+                .contains("would share the folder segment=champions"),
+            "{e}"
+        );
+        // The same name twice is one segment over two ranges: fine.
+        let mut s = SegmentsConfig::default();
+        let again = s.rfm[0].clone();
+        s.rfm.push(again);
+        s.check("x").expect("one segment, two rules");
+        let mut s = SegmentsConfig::default();
+        s.rfm[0].name = "!!!".into();
+        assert!(
+            s.check("x")
+                .expect_err("no folder")
+                .to_string()
+                .contains("needs a letter")
+        );
     }
 
     #[test]
