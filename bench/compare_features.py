@@ -11,17 +11,12 @@ import sys
 
 import duckdb
 
-NUMERIC = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-           "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
+from duckdb_features import is_numeric
 
 
 def columns(con, path: str) -> dict[str, str]:
     rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)").fetchall()
     return {name: kind for name, kind, *_ in rows}
-
-
-def is_numeric(kind: str) -> bool:
-    return kind in NUMERIC or kind.startswith("DECIMAL")
 
 
 def main() -> None:

@@ -34,6 +34,14 @@ INTERMEDIATE = [
     "int_customer_channels", "int_customer_categories",
 ]
 GROUPS = ["rfm", "trends", "channel", "category", "returns", "engagement", "satisfaction", "customer"]
+# DuckDB's numeric and boolean types: the columns compared as numbers and,
+# in the peer, the model inputs.
+NUMERIC_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
+
+
+def is_numeric(kind: str) -> bool:
+    return kind in NUMERIC_TYPES or kind.startswith("DECIMAL")
 
 
 def translate(sql: str, as_of: dt.date, has_interactions: bool) -> str:

@@ -41,15 +41,23 @@ mkdir -p "$W"
 RESULTS=$W/e2e.jsonl
 : >"$RESULTS"
 
-# timed LOG CMD...: runs CMD with stdout to LOG.out, prints "wall_s peak_rss_mib exit_status"
-timed() {
-  local log=$1 rc=0; shift
-  /usr/bin/time -v "$@" >"$log.out" 2>"$log.err" || rc=$?
-  [ "$rc" = 0 ] || tail -20 "$log.err" >&2
-  awk -F': ' -v rc="$rc" '
+# measured ERR: "wall_s peak_rss_mib exit_status" from a /usr/bin/time -v report
+measured() {
+  awk -F': ' '
     /Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
     /Maximum resident set size/ { r = int($2 / 1024) }
-    END { print s, r, rc }' "$log.err"
+    /Exit status/ { rc = $2 }
+    END { print s, r, rc }' "$1"
+}
+
+# timed LOG CMD...: runs CMD with stdout to LOG.out, prints "wall_s peak_rss_mib exit_status"
+# (the shell's status: time reports 0 for a command killed by a signal)
+timed() {
+  local log=$1 rc=0 wall rss; shift
+  /usr/bin/time -v "$@" >"$log.out" 2>"$log.err" || rc=$?
+  [ "$rc" = 0 ] || tail -20 "$log.err" >&2
+  read -r wall rss _ < <(measured "$log.err")
+  echo "$wall $rss $rc"
 }
 
 for N in "${SCALES[@]}"; do
@@ -64,11 +72,7 @@ for N in "${SCALES[@]}"; do
   if [ "${REUSE_FIDELIS:-}" = 1 ] && [ -f "$D/fidelis/run.err" ]; then
     # Rerun only the peer (a long 10M run); fidelis' run of this scale stands.
     echo "== fidelis run, $N customers: reusing $D/fidelis" >&2
-    read -r f_wall f_rss f_rc < <(awk -F': ' '
-      /Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
-      /Maximum resident set size/ { r = int($2 / 1024) }
-      /Exit status/ { rc = $2 }
-      END { print s, r, rc }' "$D/fidelis/run.err")
+    read -r f_wall f_rss f_rc < <(measured "$D/fidelis/run.err")
     [ "${f_rc:-1}" = 0 ] || { echo "the earlier fidelis run failed (exit ${f_rc:-?}): $D/fidelis/run.err" >&2; exit 1; }
   else
     rm -rf "$D/fidelis"

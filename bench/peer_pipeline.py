@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from duckdb_features import GROUPS, INTERMEDIATE, SQL_DIR, STAGING, translate  # noqa: E402
+from duckdb_features import GROUPS, INTERMEDIATE, SQL_DIR, STAGING, is_numeric, translate  # noqa: E402
 
 CHURN_H = 90
 REVENUE_H = [90, 365]
@@ -183,13 +183,10 @@ def cutoffs(run_date: dt.date, h: int, history: float) -> tuple[list[dt.date], d
 
 
 # --- models ---------------------------------------------------------------------------
-NUMERIC_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE"}
-
-
 def numeric_columns(con, table: str) -> list[str]:
     """The model inputs: every numeric or boolean feature."""
     return [name for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
-            if (kind in NUMERIC_TYPES or kind.startswith("DECIMAL")) and name not in ("customer_id", "as_of")]
+            if is_numeric(kind) and name not in ("customer_id", "as_of")]
 
 
 def numeric(f: pd.DataFrame, cols: list[str]) -> pd.DataFrame:

@@ -96,7 +96,13 @@ fn count(batch: &RecordBatch, column: &str, out: &mut BTreeMap<String, u64>) {
         return;
     };
     for v in col.iter().flatten() {
-        *out.entry(v.to_string()).or_insert(0) += 1;
+        // A handful of distinct values: allocate a key only for a new one.
+        match out.get_mut(v) {
+            Some(n) => *n += 1,
+            None => {
+                out.insert(v.to_string(), 1);
+            }
+        }
     }
 }
 
@@ -234,29 +240,28 @@ impl SegmentWriter {
         let batch = scores
             .project(&self.columns)
             .map_err(|e| Error::internal_with("the segment columns", e))?;
-        let mut present = BTreeMap::new();
-        count(&batch, "rfm_segment", &mut present);
         let names = batch
             .column(self.segment)
             .as_string_opt::<i32>()
             .ok_or_else(|| Error::internal("rfm_segment is not a string column"))?;
-        for name in present.into_keys() {
+        let present: std::collections::BTreeSet<&str> = names.iter().flatten().collect();
+        for name in present {
             let mask = arrow::compute::kernels::cmp::eq(
                 names,
-                &arrow::array::StringArray::new_scalar(name.as_str()),
+                &arrow::array::StringArray::new_scalar(name),
             )
             .map_err(|e| Error::internal_with("selecting a segment", e))?;
             let rows = arrow::compute::filter_record_batch(&batch, &mask)
                 .map_err(|e| Error::internal_with("selecting a segment", e))?;
-            let (sink, n) = match self.sinks.entry(name) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let part = self
-                        .loc
-                        .child(&format!("segment={}/part-00000.parquet", slug(e.key())));
-                    let sink = ParquetSink::create(&part, std::sync::Arc::clone(&self.schema))?;
-                    e.insert((sink, 0))
-                }
+            if !self.sinks.contains_key(name) {
+                let part = self
+                    .loc
+                    .child(&format!("segment={}/part-00000.parquet", slug(name)));
+                let sink = ParquetSink::create(&part, std::sync::Arc::clone(&self.schema))?;
+                self.sinks.insert(name.to_string(), (sink, 0));
+            }
+            let Some((sink, n)) = self.sinks.get_mut(name) else {
+                continue;
             };
             *n += rows.num_rows() as u64;
             sink.write(&rows).await?;

@@ -302,6 +302,20 @@ pub async fn read_parquet_all(loc: &Location, meta: &ObjectMeta) -> Result<Vec<R
     read_parquet_columns(loc, meta, None).await
 }
 
+/// A reader of one Parquet file: its URL (for messages) and the builder
+/// of its record batch stream.
+async fn open_parquet(
+    loc: &Location,
+    meta: &ObjectMeta,
+) -> Result<(String, ParquetRecordBatchStreamBuilder<ObjectReader>)> {
+    let url = loc.url_of(&meta.location);
+    let reader = ObjectReader::new(Arc::clone(loc.store()), meta.location.clone(), meta.size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| Error::data(format!("file {url}"), e))?;
+    Ok((url, builder))
+}
+
 /// The named columns of one Parquet file (all of them when `columns` is
 /// `None`), as record batches; a name the file does not have is ignored.
 pub async fn read_parquet_columns(
@@ -309,11 +323,7 @@ pub async fn read_parquet_columns(
     meta: &ObjectMeta,
     columns: Option<&[&str]>,
 ) -> Result<Vec<RecordBatch>> {
-    let url = loc.url_of(&meta.location);
-    let reader = ObjectReader::new(Arc::clone(loc.store()), meta.location.clone(), meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| Error::data(format!("file {url}"), e))?;
+    let (url, builder) = open_parquet(loc, meta).await?;
     let builder = match columns {
         Some(names) => {
             let mask = parquet::arrow::ProjectionMask::columns(
@@ -340,11 +350,10 @@ pub async fn parquet_batches(
     meta: &ObjectMeta,
     batch_size: usize,
 ) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + use<>> {
-    let url = loc.url_of(&meta.location);
-    let reader = ObjectReader::new(Arc::clone(loc.store()), meta.location.clone(), meta.size);
-    let stream = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .and_then(|b| b.with_batch_size(batch_size).build())
+    let (url, builder) = open_parquet(loc, meta).await?;
+    let stream = builder
+        .with_batch_size(batch_size)
+        .build()
         .map_err(|e| Error::data(format!("file {url}"), e))?;
     Ok(stream.map_err(move |e| Error::data(format!("file {url}"), e)))
 }
