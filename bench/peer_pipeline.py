@@ -136,7 +136,6 @@ def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> d
         part.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY (SELECT *, reject_reason IS NOT NULL AS rejected FROM ({checked})) "
                     f"TO '{part}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (rejected), OVERWRITE_OR_IGNORE)")
-        con.execute(f"DROP TABLE dup_{table}")
         for side, dest in (("false", out / "validated" / table), ("true", out / "rejects" / table)):
             shutil.rmtree(dest, ignore_errors=True)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +145,7 @@ def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> d
                 # No row on this side: an empty file keeps the schema readable.
                 dest.mkdir()
                 con.execute(f"COPY (SELECT * FROM ({checked}) WHERE false) TO '{dest}/part-0.parquet' (FORMAT parquet)")
+        con.execute(f"DROP TABLE dup_{table}")
         accepted, rejected = (rows(con, out / side / table) for side in ("validated", "rejects"))
         counts[table] = (accepted + rejected, rejected)
     return counts

@@ -64,4 +64,15 @@ bash tests/integration.sh
 log "benchmark smoke run: bench/e2e.sh at 10k customers"
 E2E_WORK=$(mktemp -d -t fidelis-e2e.XXXXXX)
 WORKDIR=$E2E_WORK FIDELIS_BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/fidelis bash bench/e2e.sh 10000
+# e2e.sh records a peer that did not finish rather than stopping (a 10M
+# peer may run out of memory); here both must finish.
+"${FIDELIS_E2E_VENV:-$PWD/.venv/e2e}/bin/python" - "$E2E_WORK/e2e.json" <<'PY'
+import json, sys
+for run in json.load(open(sys.argv[1]))["runs"]:
+    for name in ("fidelis", "peer"):
+        failed = run[name].get("failed")
+        assert not failed, f"{name} did not finish at {run['customers']} customers: {failed}"
+        assert run[name]["metrics"], f"{name}: no metrics"
+print("both pipelines finished")
+PY
 rm -rf "$E2E_WORK"
