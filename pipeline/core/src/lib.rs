@@ -6,6 +6,7 @@ pub mod config;
 pub mod contract;
 pub mod error;
 pub mod marketing;
+pub mod sample;
 pub mod time;
 
 pub use config::Settings;

@@ -9,12 +9,11 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::Serialize;
 
 use fidelis_core::{Error, Result, RunDate, Settings};
-use fidelis_features::exports::{ExportReport, exports_location};
-use fidelis_features::features::{features_location, groups_left_out, staged_validation};
-use fidelis_features::scoring::scores_location;
-use fidelis_features::validate::staging;
-use fidelis_features::{ValidationReport, new_session};
+use fidelis_engine::exports::ExportReport;
+use fidelis_engine::features::{groups_left_out, staged_validation};
+use fidelis_engine::{ValidationReport, new_session};
 use fidelis_storage::Location;
+use fidelis_storage::layout::{Layout, RunLayout};
 use fidelis_storage::publish::{Manifest, read_manifests};
 use fidelis_train::TrainReport;
 
@@ -265,11 +264,11 @@ async fn score_columns(ctx: &SessionContext, table: &str) -> Result<(Vec<f64>, V
 /// The latest published run before `run_date`, with its scores.
 async fn previous_run(
     ctx: &SessionContext,
-    out: &Location,
+    layout: &Layout,
     run_date: RunDate,
 ) -> Result<Option<PreviousRun>> {
     let d = run_date.to_string();
-    let manifests: Vec<Manifest> = read_manifests(out).await?;
+    let manifests: Vec<Manifest> = read_manifests(layout).await?;
     let Some(m) = manifests.into_iter().rev().find(|m| m.run_date < d) else {
         return Ok(None);
     };
@@ -279,7 +278,7 @@ async fn previous_run(
         .map(|f| {
             f.iter()
                 .filter(|f| f.path.ends_with(".parquet"))
-                .map(|f| out.child(&f.path).url())
+                .map(|f| layout.file(&f.path).url())
                 .collect()
         })
         .unwrap_or_default();
@@ -313,21 +312,21 @@ async fn staged_json<T: serde::de::DeserializeOwned>(loc: &Location) -> Result<O
 /// Gather the report's data for `run_date`.
 pub async fn gather(
     settings: &Settings,
-    run_date: RunDate,
+    run: &RunLayout,
     code_version: &str,
 ) -> Result<ReportData> {
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let validation = staged_validation(&out, run_date).await?;
-    let metrics = staging(&out, run_date).child("models/metrics.json");
+    let run_date = run.run_date();
+    let validation = staged_validation(run).await?;
+    let metrics = run.metrics();
     let train: TrainReport = staged_json(&metrics).await?.ok_or_else(|| {
         Error::config(format!(
             "no backtest metrics for run date {run_date} at {}: run `fidelis train` for that date first",
             metrics.url()
         ))
     })?;
-    let ctx = new_session(&settings.engine, &[&out])?;
-    let features = features_location(&out, run_date, run_date);
-    let scores = scores_location(&out, run_date);
+    let ctx = new_session(&settings.engine, &[run.layout().root()])?;
+    let features = run.features(run_date);
+    let scores = run.scores();
     for (name, loc) in [("features", &features), ("scores", &scores)] {
         if loc.list_parquet().await?.is_empty() {
             return Err(Error::config(format!(
@@ -341,8 +340,8 @@ pub async fn gather(
     }
     let (feature_rows, features) = feature_stats(&ctx).await?;
     let scores = score_data(&ctx).await?;
-    let previous = previous_run(&ctx, &out, run_date).await?;
-    let exports = staged_json(&exports_location(&out, run_date).child("_summary.json")).await?;
+    let previous = previous_run(&ctx, run.layout(), run_date).await?;
+    let exports = staged_json(&run.export_summary()).await?;
     Ok(ReportData {
         run_date: run_date.to_string(),
         generated_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),

@@ -663,7 +663,7 @@ fn audiences_section(d: &ReportData) -> String {
     s.push_str("</table>");
     if !e.audiences.is_empty() {
         let cats: Vec<String> = e.audiences.iter().map(|a| a.slug.clone()).collect();
-        let col = |f: &dyn Fn(&fidelis_features::exports::AudienceSummary) -> u64| -> Vec<f64> {
+        let col = |f: &dyn Fn(&fidelis_engine::exports::AudienceSummary) -> u64| -> Vec<f64> {
             e.audiences.iter().map(|a| f(a) as f64).collect()
         };
         let svg = grouped_bars(

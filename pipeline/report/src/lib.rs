@@ -9,16 +9,10 @@ pub mod data;
 pub mod html;
 pub mod svg;
 
-use fidelis_core::{Result, RunDate, Settings};
-use fidelis_features::validate::staging;
-use fidelis_storage::Location;
+use fidelis_core::{Result, Settings};
+use fidelis_storage::layout::RunLayout;
 
 pub use html::CHARTS;
-
-/// Where a run stages its report.
-pub fn report_location(out: &Location, run_date: RunDate) -> Location {
-    staging(out, run_date).child("reports/report.html")
-}
 
 /// What [`build_report`] wrote.
 #[derive(Debug, Clone)]
@@ -32,13 +26,12 @@ pub struct ReportSummary {
 /// Gather, render and stage the report of `run_date`.
 pub async fn build_report(
     settings: &Settings,
-    run_date: RunDate,
+    run: &RunLayout,
     code_version: &str,
 ) -> Result<ReportSummary> {
-    let data = data::gather(settings, run_date, code_version).await?;
+    let data = data::gather(settings, run, code_version).await?;
     let page = html::render(&data);
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let loc = report_location(&out, run_date);
+    let loc = run.report();
     let bytes = page.len();
     let charts = page.matches("<figure data-chart=").count();
     loc.put(page).await?;

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use fidelis_core::{Error, Result};
+use fidelis_storage::layout::part_file;
 use fidelis_storage::{Location, ParquetSink};
 
 pub use params::SimParams;
@@ -146,7 +147,10 @@ pub async fn generate(
         let hi = ((part + 1) * opts.customers_per_file).min(opts.customers);
         let mut sinks = Vec::with_capacity(4);
         for (t, schema) in TABLES.iter().zip(schemas.iter()) {
-            let name = format!("{t}/part-{part:05}.parquet");
+            let name = format!(
+                "{t}/{}",
+                part_file(usize::try_from(part).unwrap_or(usize::MAX))
+            );
             let loc = out.child(&name);
             files.push(name);
             sinks.push(ParquetSink::create(&loc, Arc::clone(schema))?);

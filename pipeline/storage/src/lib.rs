@@ -37,6 +37,7 @@ use url::Url;
 use fidelis_core::config::{StorageConfig, is_url};
 use fidelis_core::{Error, Result};
 
+pub mod layout;
 pub mod publish;
 mod reader;
 pub use reader::ObjectReader;

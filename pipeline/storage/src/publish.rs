@@ -3,7 +3,8 @@
 //! Stages write under `<out>/_staging/run_date=D/`. [`publish`] copies each
 //! published table to `<out>/<table>/run_date=D/run_id=<id>/` (new objects,
 //! never an overwrite in place), then writes
-//! `<out>/runs/run_date=D/_manifest.json`: the commit point. Only after it
+//! `<out>/runs/run_date=D/_manifest.json`: the commit point (every path from
+//! [`crate::layout`]). Only after it
 //! does it remove the date's other run_ids (older runs, and leftovers of a
 //! killed run). The staging folder stays for inspection until the next run
 //! of the date starts (its validate stage clears it). Readers resolve a date through its
@@ -26,11 +27,7 @@ use sha2::{Digest, Sha256};
 use fidelis_core::{Error, Result, RunDate};
 
 use crate::Location;
-
-/// The tables a run publishes, in the order they are copied.
-pub const TABLES: &[&str] = &[
-    "rejects", "features", "labels", "models", "scores", "segments", "exports", "reports",
-];
+use crate::layout::{Layout, MANIFEST_FILE, PUBLISHED_TABLES, RunLayout};
 
 /// The manifest format.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -95,14 +92,9 @@ pub struct RunInfo {
     pub durations: BTreeMap<String, f64>,
 }
 
-/// Where a date's manifest lives.
-pub fn manifest_location(out: &Location, run_date: RunDate) -> Location {
-    out.child(&format!("runs/run_date={run_date}/_manifest.json"))
-}
-
 /// The published manifest of a date, if any.
-pub async fn read_manifest(out: &Location, run_date: RunDate) -> Result<Option<Manifest>> {
-    let loc = manifest_location(out, run_date);
+pub async fn read_manifest(layout: &Layout, run_date: RunDate) -> Result<Option<Manifest>> {
+    let loc = layout.manifest(run_date);
     match loc.get_opt().await? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
@@ -111,14 +103,15 @@ pub async fn read_manifest(out: &Location, run_date: RunDate) -> Result<Option<M
     }
 }
 
-/// Every published manifest under `out`, by run date.
-pub async fn read_manifests(out: &Location) -> Result<Vec<Manifest>> {
+/// Every published manifest of an output root, by run date.
+pub async fn read_manifests(layout: &Layout) -> Result<Vec<Manifest>> {
     let mut out_list = Vec::new();
-    for meta in out.child("runs").list_all().await? {
-        if meta.location.filename() != Some("_manifest.json") {
+    let manifests = layout.manifests();
+    for meta in manifests.list_all().await? {
+        if meta.location.filename() != Some(MANIFEST_FILE) {
             continue;
         }
-        let loc = Location::at(out, meta.location.clone());
+        let loc = Location::at(&manifests, meta.location.clone());
         if let Some(bytes) = loc.get_opt().await? {
             out_list.push(
                 serde_json::from_slice::<Manifest>(&bytes)
@@ -163,15 +156,22 @@ fn parquet_rows(bytes: &Bytes) -> Result<u64> {
 /// called at the named points (`publish.data` after the first file,
 /// `publish.before_manifest`, `publish.manifest` with the manifest upload
 /// open) so that tests can kill the process there.
-pub async fn publish(out: &Location, info: RunInfo, pause: &dyn Fn(&str)) -> Result<Manifest> {
+pub async fn publish(run: &RunLayout, info: RunInfo, pause: &dyn Fn(&str)) -> Result<Manifest> {
     let d = info.run_date;
-    let staging = out.child(&format!("_staging/run_date={d}"));
+    if d != run.run_date() {
+        return Err(Error::internal(format!(
+            "publishing run date {d} from the staging area of {}",
+            run.run_date()
+        )));
+    }
+    let layout = run.layout();
+    let out = layout.root();
     let mut tables: BTreeMap<String, Vec<PublishedFile>> = BTreeMap::new();
     let mut first = true;
-    for table in TABLES {
-        let src = staging.child(table);
+    for table in PUBLISHED_TABLES {
+        let src = run.table(table);
         let prefix = src.path().parts().count();
-        let dest = out.child(&format!("{table}/run_date={d}/run_id={}", info.run_id));
+        let dest = layout.published_run(table, d, &info.run_id);
         let mut files = Vec::new();
         for meta in src.list_all().await? {
             let rel: Vec<String> = meta
@@ -230,7 +230,7 @@ pub async fn publish(out: &Location, info: RunInfo, pause: &dyn Fn(&str)) -> Res
     };
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::internal_with("serialising the manifest", e))?;
-    let loc = manifest_location(out, d);
+    let loc = layout.manifest(d);
     let mut upload = loc
         .store()
         .put_multipart(loc.path())
@@ -246,9 +246,9 @@ pub async fn publish(out: &Location, info: RunInfo, pause: &dyn Fn(&str)) -> Res
         .await
         .map_err(|e| Error::storage(loc.url(), e))?;
     // Committed. Older run_ids of this date and leftovers go now.
-    for table in TABLES {
-        let date_dir = out.child(&format!("{table}/run_date={d}"));
-        let keep = format!("run_id={}", info.run_id);
+    for table in PUBLISHED_TABLES {
+        let date_dir = layout.published_date(table, d);
+        let keep = Layout::run_id_folder(&info.run_id);
         let prefix = date_dir.path().parts().count();
         for meta in date_dir.list_all().await? {
             let run_part = meta.location.parts().nth(prefix);

@@ -14,6 +14,7 @@
 
 pub mod backtest;
 pub mod btyd;
+pub mod plan;
 pub mod table;
 
 use serde::{Deserialize, Serialize};

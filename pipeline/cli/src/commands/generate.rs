@@ -17,7 +17,7 @@ fn date(flag: &str, s: &str) -> Result<NaiveDate, Error> {
         .map_err(|e| Error::config(format!("{flag} `{s}` is not YYYY-MM-DD: {e}")))
 }
 
-pub async fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+pub async fn command(a: GenerateArgs) -> anyhow::Result<()> {
     let mut params = match &a.params {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -1,15 +1,17 @@
 //! `fidelis sql`: SQL over the published outputs, resolved through the
-//! manifests (see fidelis_features::catalog).
+//! manifests (see fidelis_engine::catalog).
 
 use arrow::array::RecordBatch;
 use fidelis_core::Error;
 
-use crate::args::{SqlArgs, SqlFormat};
-use crate::commands::run::load_settings;
+use fidelis_storage::layout::Layout;
 
-pub async fn sql(a: SqlArgs) -> anyhow::Result<()> {
-    let settings = load_settings(&a.config.config)?;
-    let (ctx, manifests) = fidelis_features::catalog::sql_session(&settings).await?;
+use crate::args::{SqlArgs, SqlFormat};
+
+pub async fn command(a: SqlArgs) -> anyhow::Result<()> {
+    let settings = super::load_settings(&a.config.config)?;
+    let layout = Layout::from_settings(&settings)?;
+    let (ctx, manifests) = fidelis_engine::catalog::sql_session(&settings, &layout).await?;
     if manifests.is_empty() {
         tracing::warn!(output = %settings.output_url, "no published run yet: only the empty runs and run_files tables exist");
     }

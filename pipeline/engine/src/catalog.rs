@@ -20,10 +20,10 @@ use datafusion::datasource::listing::ListingOptions;
 use datafusion::prelude::SessionContext;
 
 use fidelis_core::{Error, Result, Settings};
-use fidelis_storage::Location;
+use fidelis_storage::layout::Layout;
 use fidelis_storage::publish::{Manifest, read_manifests};
 
-use crate::scoring::sql_string;
+use crate::scores::sql_string;
 
 /// The Parquet tables and their partition columns below `run_id=`.
 pub const TABLES: &[(&str, &[&str])] = &[
@@ -37,10 +37,12 @@ pub const TABLES: &[(&str, &[&str])] = &[
 
 /// A session with every published table registered; returns it with the
 /// manifests it read.
-pub async fn sql_session(settings: &Settings) -> Result<(SessionContext, Vec<Manifest>)> {
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let manifests = read_manifests(&out).await?;
-    let ctx = crate::session::new_session(&settings.engine, &[&out])?;
+pub async fn sql_session(
+    settings: &Settings,
+    layout: &Layout,
+) -> Result<(SessionContext, Vec<Manifest>)> {
+    let manifests = read_manifests(layout).await?;
+    let ctx = crate::session::new_session(&settings.engine, &[layout.root()])?;
     for (table, parts) in TABLES {
         let ids: Vec<String> = manifests
             .iter()
@@ -63,7 +65,7 @@ pub async fn sql_session(settings: &Settings) -> Result<(SessionContext, Vec<Man
             .with_file_extension(".parquet")
             .with_table_partition_cols(cols);
         let all = format!("{table}__all_files");
-        let url = out.child(table).url() + "/";
+        let url = layout.published(table).url() + "/";
         ctx.register_listing_table(&all, &url, options, None, None)
             .await
             .map_err(|e| Error::internal_with(format!("registering {url}"), e))?;

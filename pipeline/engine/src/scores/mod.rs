@@ -12,29 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use fidelis_core::config::SegmentsConfig;
 use fidelis_core::marketing::slug;
-use fidelis_core::{Error, Result, RunDate, Settings};
-use fidelis_storage::{Location, ParquetSink};
+use fidelis_core::{Error, Result, Settings};
+use fidelis_storage::ParquetSink;
+use fidelis_storage::layout::{RunLayout, part_file};
 
 use futures::StreamExt;
 
-use crate::features::{SqlModel, features_location, render};
-use crate::validate::staging;
-
-/// The scores SQL model.
-pub const SCORES: SqlModel = SqlModel {
-    name: "scores",
-    sql: include_str!("../sql/scores.sql"),
-};
-
-/// Where a run stages its scores.
-pub fn scores_location(out: &Location, run_date: RunDate) -> Location {
-    staging(out, run_date).child("scores")
-}
-
-/// Where a run stages its segments (`segment=<slug>/` below).
-pub fn segments_location(out: &Location, run_date: RunDate) -> Location {
-    staging(out, run_date).child("segments")
-}
+use crate::sql::{SCORES, plain_schema, render, to_plain};
 
 /// The columns of the segments table.
 const SEGMENT_COLUMNS: &str = "customer_id, as_of, rfm_segment, r_score, f_score, m_score, \
@@ -111,11 +95,11 @@ fn count(batch: &RecordBatch, column: &str, out: &mut BTreeMap<String, u64>) {
 /// the segments table.
 pub async fn finish_scores(
     settings: &Settings,
-    run_date: RunDate,
+    run: &RunLayout,
     base: Vec<RecordBatch>,
 ) -> Result<ScoresReport> {
     let started = Instant::now();
-    let (out, ctx) = crate::features::validated_session(settings, run_date).await?;
+    let ctx = crate::features::validated_session(settings, run).await?;
     let Some(first) = base.first() else {
         return Err(Error::internal("no model outputs to finish"));
     };
@@ -138,7 +122,7 @@ pub async fn finish_scores(
         .map_err(|e| Error::internal_with("the model outputs", e))?;
     ctx.register_table("base", std::sync::Arc::new(table))
         .map_err(|e| Error::internal_with("registering the model outputs", e))?;
-    let features = features_location(&out, run_date, run_date);
+    let features = run.features(run.run_date());
     ctx.register_parquet("features", features.url() + "/", Default::default())
         .await
         .map_err(|e| Error::internal_with(format!("registering {}", features.url()), e))?;
@@ -162,25 +146,22 @@ pub async fn finish_scores(
             settings.config_path
         ))
     })?;
-    let schema = crate::features::plain_schema(df.schema().as_arrow());
+    let schema = plain_schema(df.schema().as_arrow());
     let mut stream = df
         .execute_stream()
         .await
         .map_err(|e| Error::internal_with("computing the scores", e))?;
-    let loc = scores_location(&out, run_date);
+    let loc = run.scores();
     loc.delete_all().await?;
-    let mut sink = ParquetSink::create(
-        &loc.child("part-00000.parquet"),
-        std::sync::Arc::clone(&schema),
-    )?;
+    let mut sink = ParquetSink::create(&loc.child(&part_file(0)), std::sync::Arc::clone(&schema))?;
     // The scores stream out in customer order; each batch is written to the
     // scores file and its rows to their segment's file, so the segments are
     // in customer order too and nothing holds all the scores in memory.
-    let mut segments = SegmentWriter::new(segments_location(&out, run_date), &schema).await?;
+    let mut segments = SegmentWriter::new(run, &schema).await?;
     let mut next_actions = BTreeMap::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| Error::internal_with("computing the scores", e))?;
-        let batch = crate::features::to_plain(&batch, &schema)?;
+        let batch = to_plain(&batch, &schema)?;
         sink.write(&batch).await?;
         count(&batch, "next_action", &mut next_actions);
         segments.write(&batch).await?;
@@ -198,8 +179,8 @@ pub async fn finish_scores(
 /// The segments table: one Parquet file per named RFM segment, holding the
 /// [`SEGMENT_COLUMNS`] of its customers (customers without a segment, the
 /// prospects, are in none).
-struct SegmentWriter {
-    loc: Location,
+struct SegmentWriter<'a> {
+    run: &'a RunLayout,
     /// Indices of the segment columns in the scores schema.
     columns: Vec<usize>,
     schema: arrow::datatypes::SchemaRef,
@@ -208,9 +189,9 @@ struct SegmentWriter {
     sinks: BTreeMap<String, (ParquetSink, u64)>,
 }
 
-impl SegmentWriter {
-    async fn new(loc: Location, scores: &arrow::datatypes::SchemaRef) -> Result<Self> {
-        loc.delete_all().await?;
+impl<'a> SegmentWriter<'a> {
+    async fn new(run: &'a RunLayout, scores: &arrow::datatypes::SchemaRef) -> Result<Self> {
+        run.segments().delete_all().await?;
         let columns = SEGMENT_COLUMNS
             .split(',')
             .map(|name| {
@@ -228,7 +209,7 @@ impl SegmentWriter {
             .index_of("rfm_segment")
             .map_err(|e| Error::internal_with("the segment columns", e))?;
         Ok(Self {
-            loc,
+            run,
             columns,
             schema,
             segment,
@@ -254,9 +235,7 @@ impl SegmentWriter {
             let rows = arrow::compute::filter_record_batch(&batch, &mask)
                 .map_err(|e| Error::internal_with("selecting a segment", e))?;
             if !self.sinks.contains_key(name) {
-                let part = self
-                    .loc
-                    .child(&format!("segment={}/part-00000.parquet", slug(name)));
+                let part = self.run.segment_file(&slug(name));
                 let sink = ParquetSink::create(&part, std::sync::Arc::clone(&self.schema))?;
                 self.sinks.insert(name.to_string(), (sink, 0));
             }

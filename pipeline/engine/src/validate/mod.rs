@@ -28,7 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use fidelis_core::config::TableInput;
 use fidelis_core::{ColumnType, Error, Result, RunDate, Settings, Table};
+use fidelis_storage::layout::{RunLayout, part_file};
 use fidelis_storage::{Location, ParquetSink, read_parquet_info};
+
+mod dedup;
 
 /// Code columns, stored in lower case in the validated tables: `Email` and
 /// `email` are one channel, and the feature SQL compares them once, here,
@@ -118,26 +121,15 @@ impl ValidationReport {
     }
 }
 
-/// Where a run's staged outputs go.
-pub fn staging(out: &Location, run_date: RunDate) -> Location {
-    out.child(&format!("_staging/run_date={run_date}"))
-}
-
-/// The location of a validated table in the staging area.
-pub fn validated_location(out: &Location, run_date: RunDate, table: Table) -> Location {
-    staging(out, run_date).child(&format!("validated/{}", table.name()))
-}
-
 /// Validate every configured input table for `run_date`; writes the staged
 /// validated tables, rejects and `validate.json`. Returns the report, or a data
 /// error (exit 3) when a table breaks the contract or has too many rejects.
 pub async fn validate(
     settings: &Settings,
-    run_date: RunDate,
+    run: &RunLayout,
     on_table: &(dyn Fn(&TableReport) + Sync),
 ) -> Result<ValidationReport> {
-    let out = Location::parse(&settings.output_url, &settings.storage)?;
-    let stage = staging(&out, run_date);
+    let run_date = run.run_date();
     let mut tables = Vec::new();
     let mut absent = Vec::new();
     for table in Table::ALL {
@@ -145,7 +137,7 @@ pub async fn validate(
             absent.push(table.name().to_string());
             continue;
         };
-        let report = validate_table(settings, input, run_date, &out).await?;
+        let report = validate_table(settings, input, run).await?;
         on_table(&report);
         tables.push(report);
     }
@@ -157,7 +149,7 @@ pub async fn validate(
     };
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| Error::internal_with("cannot serialise validate.json", e))?;
-    stage.child("validate.json").put(json).await?;
+    run.validation_report().put(json).await?;
     for t in &report.tables {
         if t.reject_share > settings.validation.max_reject_share {
             let reasons: Vec<String> = t
@@ -174,7 +166,7 @@ pub async fn validate(
                     100.0 * t.reject_share,
                     100.0 * settings.validation.max_reject_share,
                     reasons.join(", "),
-                    stage.child(&format!("rejects/table={}", t.table)).url()
+                    run.rejects(&t.table).url()
                 ),
             ));
         }
@@ -185,10 +177,10 @@ pub async fn validate(
 async fn validate_table(
     settings: &Settings,
     input: &TableInput,
-    run_date: RunDate,
-    out: &Location,
+    run: &RunLayout,
 ) -> Result<TableReport> {
     let started = Instant::now();
+    let run_date = run.run_date();
     let table = input.table;
     let src = Location::parse(&input.url, &settings.storage)?;
     let files = src.list_parquet().await?;
@@ -256,7 +248,7 @@ async fn validate_table(
         .map(|(n, _)| n.to_string())
         .collect();
 
-    let ctx = crate::session::new_session(&settings.engine, &[&src, out])?;
+    let ctx = crate::session::new_session(&settings.engine, &[&src, run.layout().root()])?;
     let raw = ctx
         .read_parquet(file_urls.clone(), ParquetReadOptions::default())
         .await
@@ -288,7 +280,7 @@ async fn validate_table(
     let has_line_id = present.get("line_id").copied().unwrap_or(false);
     // Pass 1 (crate::dedup): the key hashes that repeat.
     let key = dup_key(table, has_line_id);
-    ctx.register_udf(crate::dedup::RowHash::udf());
+    ctx.register_udf(dedup::RowHash::udf());
     let pass1 = Instant::now();
     let hashes = ctx
         .sql(&format!(
@@ -297,26 +289,25 @@ async fn validate_table(
         ))
         .await
         .map_err(|e| Error::internal_with(format!("key hashes of {table}"), e))?;
-    let repeated = crate::dedup::duplicate_hashes(hashes, rows_read)
+    let repeated = dedup::duplicate_hashes(hashes, rows_read)
         .await
         .map_err(|e| data_err(table, &src, e))?;
     tracing::debug!(table = %table, repeated_keys = repeated.len(), seconds = pass1.elapsed().as_secs_f64(), "duplicate candidates");
-    ctx.register_udf(crate::dedup::DupCandidate::udf(repeated));
+    ctx.register_udf(dedup::DupCandidate::udf(repeated));
     let sql = rules_sql(table, run_date, has_line_id);
     let tagged = ctx
         .sql(&sql)
         .await
         .map_err(|e| Error::internal_with(format!("validation SQL for {table}:\n{sql}"), e))?;
 
-    let stage = staging(out, run_date);
-    let valid_loc = validated_location(out, run_date, table);
-    let rejects_loc = stage.child(&format!("rejects/table={table}"));
+    let valid_loc = run.validated(table);
+    let rejects_loc = run.rejects(table.name());
     valid_loc.delete_all().await?;
     rejects_loc.delete_all().await?;
     let canonical = canonical_schema(table);
     let rejects_schema = rejects_schema(table);
     let mut reject_sink = ParquetSink::create(
-        &rejects_loc.child("part-00000.parquet"),
+        &rejects_loc.child(&part_file(0)),
         Arc::clone(&rejects_schema),
     )?;
     // Each of the plan's output partitions writes its own validated part
@@ -332,7 +323,7 @@ async fn validate_table(
     let mut writers = tokio::task::JoinSet::new();
     for (i, mut stream) in streams.into_iter().enumerate() {
         let (tx, src, canonical) = (tx.clone(), src.clone(), Arc::clone(&canonical));
-        let part = valid_loc.child(&format!("part-{i:05}.parquet"));
+        let part = valid_loc.child(&part_file(i));
         writers.spawn(async move {
             let mut sink = ParquetSink::create(&part, Arc::clone(&canonical))?;
             while let Some(batch) = stream.next().await {
@@ -524,14 +515,10 @@ fn dup_key(table: Table, has_line_id: bool) -> Vec<&'static str> {
 /// `interactions` and `customers` in a session.
 pub async fn register_validated(
     ctx: &SessionContext,
-    out: &Location,
-    run_date: RunDate,
+    run: &RunLayout,
     report: &ValidationReport,
 ) -> Result<()> {
-    register_tables(ctx, report, |table| {
-        validated_location(out, run_date, table)
-    })
-    .await
+    register_tables(ctx, report, |table| run.validated(table)).await
 }
 
 /// Register each table of the report as read from `location(table)`.
@@ -575,7 +562,7 @@ mod tests {
     #[test]
     fn rules_sql_mentions_every_reason_of_the_contract_doc() {
         let d = RunDate::parse("2026-11-22").expect("date");
-        let doc = include_str!("../../../docs/contract.md");
+        let doc = include_str!("../../../../docs/contract.md");
         for t in Table::ALL {
             let sql = rules_sql(t, d, true);
             for line in sql.lines().filter(|l| l.contains("THEN '")) {

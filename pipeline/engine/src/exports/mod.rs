@@ -28,16 +28,8 @@ use sha2::{Digest, Sha256};
 
 use fidelis_core::config::Audience;
 use fidelis_core::{Error, Result, RunDate, Settings};
-use fidelis_storage::{Location, ParquetSink};
-
-use crate::features::features_location;
-use crate::scoring::scores_location;
-use crate::validate::staging;
-
-/// Where a run stages its exports (`audience=<slug>/` below).
-pub fn exports_location(out: &Location, run_date: RunDate) -> Location {
-    staging(out, run_date).child("exports")
-}
+use fidelis_storage::ParquetSink;
+use fidelis_storage::layout::RunLayout;
 
 /// The control-group rule of the contract: `true` when the customer is in
 /// the audience's control group.
@@ -100,10 +92,11 @@ const FIXED: [&str; 7] = [
 ];
 
 /// Stage every audience of the config and `exports/_summary.json`.
-pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportReport> {
+pub async fn export(settings: &Settings, run: &RunLayout) -> Result<ExportReport> {
     let started = Instant::now();
-    let (out, ctx) = crate::features::validated_session(settings, run_date).await?;
-    let scores = scores_location(&out, run_date);
+    let run_date = run.run_date();
+    let ctx = crate::features::validated_session(settings, run).await?;
+    let scores = run.scores();
     if scores.list_parquet().await?.is_empty() {
         return Err(Error::config(format!(
             "no scores for run date {run_date} at {}: run `fidelis score` for that date first",
@@ -113,7 +106,7 @@ pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportRepo
     ctx.register_parquet("scores", scores.url() + "/", Default::default())
         .await
         .map_err(|e| Error::internal_with("registering the scores", e))?;
-    let features = features_location(&out, run_date, run_date);
+    let features = run.features(run_date);
     ctx.register_parquet("features", features.url() + "/", Default::default())
         .await
         .map_err(|e| Error::internal_with("registering the features", e))?;
@@ -130,13 +123,12 @@ pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportRepo
     ctx.register_table("audience_base", base.into_view())
         .map_err(|e| Error::internal_with("registering the audience base", e))?;
 
-    let loc = exports_location(&out, run_date);
-    loc.delete_all().await?;
+    run.exports().delete_all().await?;
     let share = settings.exports.control_share;
     let mut taken: HashSet<String> = HashSet::new();
     let mut summaries = Vec::new();
     for audience in settings.exports.in_priority_order() {
-        let s = export_one(&ctx, settings, &loc, audience, run_date, share, &mut taken).await?;
+        let s = export_one(&ctx, settings, run, audience, share, &mut taken).await?;
         tracing::info!(stage = "export", audience = %s.slug, channel = %s.channel, matched = s.matched, send = s.send, control = s.control, excluded_no_consent = s.excluded_no_consent, excluded_unsubscribed = s.excluded_unsubscribed, in_earlier_audience = s.in_earlier_audience, capped = s.capped, "audience exported");
         summaries.push(s);
     }
@@ -148,17 +140,15 @@ pub async fn export(settings: &Settings, run_date: RunDate) -> Result<ExportRepo
     };
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| Error::internal_with("serialising the export summary", e))?;
-    loc.child("_summary.json").put(json).await?;
+    run.export_summary().put(json).await?;
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn export_one(
     ctx: &datafusion::prelude::SessionContext,
     settings: &Settings,
-    loc: &Location,
+    run: &RunLayout,
     audience: &Audience,
-    run_date: RunDate,
     share: f64,
     taken: &mut HashSet<String>,
 ) -> Result<AudienceSummary> {
@@ -245,10 +235,10 @@ async fn export_one(
             taken.insert(id);
         }
     }
-    let dir = loc.child(&format!("audience={}", s.slug));
+    let run_date = run.run_date();
     for (group, want_control) in [("send", false), ("control", true)] {
         let batch = group_batch(audience, run_date, &batches, &picks, want_control, group)?;
-        write_files(&dir, group, &batch).await?;
+        write_files(run, &s.slug, group, &batch).await?;
     }
     Ok(s)
 }
@@ -266,7 +256,7 @@ fn group_batch(
     let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())
         .map_err(|_| Error::internal("run date out of range"))?;
     let extra_fields: Vec<Field> = match batches.first() {
-        Some(b) => crate::features::plain_schema(&b.schema()).fields()[4..]
+        Some(b) => crate::sql::plain_schema(&b.schema()).fields()[4..]
             .iter()
             .map(|f| f.as_ref().clone())
             .collect(),
@@ -351,7 +341,7 @@ fn group_batch(
 }
 
 /// `<group>.csv` (UTF-8, header, RFC 4180 quoting) and `<group>.parquet`.
-async fn write_files(dir: &Location, group: &str, batch: &RecordBatch) -> Result<()> {
+async fn write_files(run: &RunLayout, slug: &str, group: &str, batch: &RecordBatch) -> Result<()> {
     let mut csv = Vec::new();
     {
         let mut w = arrow::csv::WriterBuilder::new()
@@ -360,8 +350,8 @@ async fn write_files(dir: &Location, group: &str, batch: &RecordBatch) -> Result
         w.write(batch)
             .map_err(|e| Error::internal_with("writing an export CSV", e))?;
     }
-    dir.child(&format!("{group}.csv")).put(csv).await?;
-    let mut sink = ParquetSink::create(&dir.child(&format!("{group}.parquet")), batch.schema())?;
+    run.audience_file(slug, group, "csv").put(csv).await?;
+    let mut sink = ParquetSink::create(&run.audience_file(slug, group, "parquet"), batch.schema())?;
     sink.write(batch).await?;
     sink.finish().await?;
     Ok(())
