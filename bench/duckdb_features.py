@@ -1,7 +1,7 @@
 """The fidelis feature SQL, run by DuckDB on the same validated files.
 
 The peer of the feature benchmark (bench/features.sh): it takes the SQL
-models from pipeline/features/sql/ and makes only the substitutions the two
+models from pipeline/engine/sql/ and makes only the substitutions the two
 dialects need, so both engines compute the same definitions:
 
 - day numbers: DataFusion's `arrow_cast(ts, 'Int64') / 86400000000` (integer
@@ -25,8 +25,8 @@ import time
 
 import duckdb
 
-SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "features" / "sql"
-# The model lists of pipeline/features/src/features.rs, in its order; main()
+SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "engine" / "sql"
+# The model lists of pipeline/engine/src/sql.rs, in its order; main()
 # checks that they name every .sql file, so a new model cannot be missed here.
 STAGING = ["stg_order_lines", "stg_interactions"]
 INTERMEDIATE = [

@@ -1,5 +1,6 @@
-//! fidelis-cli: the `fidelis` command line: argument parsing, logging, one
-//! module per subcommand, and the mapping from errors to exit codes.
+//! fidelis (the CLI): arguments, logging, progress, one file per subcommand
+//! under `commands/`, exit codes. Runs every stage through its crate.
+//! Nothing depends on it (docs/architecture.md).
 
 pub mod args;
 pub mod commands;

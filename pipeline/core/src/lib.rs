@@ -1,5 +1,7 @@
-//! fidelis-core: the domain types every fidelis crate shares: the data
-//! contract, the configuration, the time contract and the error taxonomy.
+//! fidelis-core: config and settings, data contract, time contract, errors
+//! and exit codes, the backtest-sample record. Every stage reads it.
+//! Never depends on: any other fidelis crate, DataFusion, object stores.
+//!
 //! No I/O beyond reading the config file.
 
 pub mod config;

@@ -1,7 +1,10 @@
-//! fidelis-engine: everything that runs on DataFusion. Validation, the
-//! SQL-model runner and the feature SQL, the scores SQL and segments, the
-//! exports, and the catalog of published tables behind `fidelis sql`.
-//! It never depends on the model crates (docs/architecture.md).
+//! fidelis-engine: everything that runs on DataFusion: the session, the
+//! validate, features, scores and exports stages, the SQL-model runner, the catalog.
+//! Never depends on: the model crates (docs/architecture.md).
+//!
+//! One module folder per stage (`validate/`, `features/`, `scores/`,
+//! `exports/`); [`sql`] runs the SQL models of `pipeline/engine/sql/`;
+//! [`catalog`] serves the published tables to `fidelis sql`.
 
 pub mod catalog;
 pub mod exports;

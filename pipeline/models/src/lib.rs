@@ -1,3 +1,7 @@
+//! fidelis-models: BTYD models, linfa feature models, metrics, for train.
+//! No stage of its own: fidelis-train calls it; it builds and tests in seconds.
+//! Never depends on: DataFusion, object stores, async (docs/architecture.md).
+//!
 //! Probabilistic customer-lifetime-value models for fidelis.
 //!
 //! * [`summary`]: per-customer `(x, t_x, T, m)` in days, grouping, and the

@@ -1,4 +1,8 @@
-//! fidelis-report: `fidelis report`, the run report. One self-contained HTML
+//! fidelis-report: the run report, one self-contained HTML page. The report
+//! stage; reads what the earlier stages staged and the previous published run.
+//! Never depends on: the CLI (docs/architecture.md).
+//!
+//! `fidelis report`, the run report. One self-contained HTML
 //! file (`reports/report.html`) for the people who look at a run: data
 //! quality, the feature summary, every candidate model's backtest with the
 //! champion marked, charts as inline SVG, segments, score drift against the

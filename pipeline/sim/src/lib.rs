@@ -1,4 +1,8 @@
-//! fidelis-sim: a behavioural simulation of a multichannel retailer's
+//! fidelis-sim: the simulated retailer behind `fidelis generate`, with truth.
+//! No stage of the nightly job: it writes inputs (and the committed sample).
+//! Never depends on: DataFusion, the model crates (docs/architecture.md).
+//!
+//! A behavioural simulation of a multichannel retailer's
 //! customers, written as the three input tables of the data contract plus the
 //! ground truth the models are judged against.
 //!

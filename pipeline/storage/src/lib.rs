@@ -1,5 +1,9 @@
-//! fidelis-storage: every input and output is a URL (`s3://`, `gs://`, `az://`,
-//! `file://` or a plain path) resolved here into an `object_store` store.
+//! fidelis-storage: object stores, streaming Parquet I/O, the layout of every
+//! path of a run ([`layout`]), atomic publishing and manifests ([`publish`]).
+//! Never depends on: DataFusion, the model crates (docs/architecture.md).
+//!
+//! Every input and output is a URL (`s3://`, `gs://`, `az://`, `file://` or
+//! a plain path) resolved here into an `object_store` store.
 //!
 //! - Credentials come from the standard environment variables of each cloud
 //!   (`AWS_*`, `GOOGLE_*`, `AZURE_*`), read by the builders' `from_env`; nothing

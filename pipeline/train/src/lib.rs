@@ -1,5 +1,6 @@
-//! The model stage of fidelis: out-of-time backtests, one champion per
-//! target, JSON artifacts, and scoring with them.
+//! fidelis-train: the cutoff plan, out-of-time backtests, one champion per
+//! target, the JSON model set and scoring. The train and score stages.
+//! Never depends on: DataFusion, object stores (docs/architecture.md).
 //!
 //! This crate reads the feature and label tables the feature stage staged
 //! (as Arrow record batches: it has no DataFusion dependency, so it builds
