@@ -26,14 +26,31 @@ import time
 import duckdb
 
 SQL_DIR = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "engine" / "sql"
-# The model lists of pipeline/engine/src/sql.rs, in its order; main()
-# checks that they name every .sql file, so a new model cannot be missed here.
-STAGING = ["stg_order_lines", "stg_interactions"]
-INTERMEDIATE = [
-    "int_orders", "int_order_days", "int_customer_events", "int_survey_answers",
-    "int_customer_channels", "int_customer_categories",
-]
-GROUPS = ["rfm", "trends", "channel", "category", "returns", "engagement", "satisfaction", "customer"]
+
+
+def model_name(path: pathlib.Path) -> str:
+    """A model's name: its file name without `.sql` and the `NN_` order prefix
+    (as fidelis' SQL-model runner, pipeline/engine/src/sql/mod.rs, reads it)."""
+    return re.sub(r"^\d+_", "", path.stem)
+
+
+def layer(folder: str) -> dict[str, pathlib.Path]:
+    """The models of a layer folder, in file-name order: the folder is the
+    declaration, read the same way as fidelis reads it."""
+    return {model_name(p): p for p in sorted((SQL_DIR / folder).glob("*.sql"))}
+
+
+# The layers, in the order they run.
+STAGING_FILES, INTERMEDIATE_FILES, GROUP_FILES, FINAL_FILES = (
+    layer("staging"), layer("intermediate"), layer("groups"), layer("final"))
+STAGING, INTERMEDIATE, GROUPS = list(STAGING_FILES), list(INTERMEDIATE_FILES), list(GROUP_FILES)
+MODEL_FILES = {**STAGING_FILES, **INTERMEDIATE_FILES, **GROUP_FILES, **FINAL_FILES}
+
+
+def model_sql(name: str) -> str:
+    return MODEL_FILES[name].read_text()
+
+
 # DuckDB's numeric and boolean types: the columns compared as numbers and,
 # in the peer, the model inputs.
 NUMERIC_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -77,15 +94,14 @@ def main() -> None:
     validated = pathlib.Path(a.validated)
     for table in ["purchases", "interactions", "customers"]:
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{validated / table}/*.parquet', hive_partitioning = false)")
-    known = set(STAGING + INTERMEDIATE + GROUPS + ["features", "labels", "scores"])  # labels, scores: not features
-    on_disk = {p.stem for p in SQL_DIR.glob("*.sql")}
-    assert known == on_disk, f"SQL models not in this script's lists: {on_disk ^ known}"
+    loose = sorted(p.name for p in SQL_DIR.glob("*.sql"))
+    assert not loose, f"SQL files outside a layer folder: {loose}"
     for name in STAGING + INTERMEDIATE + GROUPS:
-        sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
+        sql = translate(model_sql(name), as_of, True)
         # Intermediate models are materialized, as fidelis does (in memory here).
         kind = "TABLE" if name in INTERMEDIATE else "VIEW"
         con.execute(f"CREATE {kind} {name} AS {sql}")
-    final = translate((SQL_DIR / "features.sql").read_text(), as_of, True)
+    final = translate(model_sql("features"), as_of, True)
     con.execute(f"COPY ({final}) TO '{a.out}' (FORMAT parquet, COMPRESSION zstd)")
     rows = con.execute(f"SELECT count(*) FROM read_parquet('{a.out}')").fetchone()[0]
     print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows}))

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from duckdb_features import GROUPS, INTERMEDIATE, SQL_DIR, STAGING, is_numeric, translate  # noqa: E402
+from duckdb_features import GROUPS, INTERMEDIATE, STAGING, is_numeric, model_sql, translate  # noqa: E402
 
 CHURN_H = 90
 REVENUE_H = [90, 365]
@@ -153,8 +153,6 @@ def validate(con, data: pathlib.Path, out: pathlib.Path, run_date: dt.date) -> d
 
 # --- features and labels --------------------------------------------------------------
 def translate_labels(sql: str, as_of: dt.date, h: int) -> str:
-    end = dt.datetime.combine(as_of + dt.timedelta(days=h + 1), dt.time(), dt.timezone.utc)
-    sql = sql.replace("{{ horizon_end }}", f"TIMESTAMPTZ '{end.isoformat()}'")
     sql = sql.replace("{{ horizon_days }}", str(h))
     return translate(sql, as_of, True)
 
@@ -162,10 +160,10 @@ def translate_labels(sql: str, as_of: dt.date, h: int) -> str:
 def features_sql(con, as_of: dt.date) -> str:
     """Stages the feature groups as of a cutoff; returns the final query."""
     for name in STAGING + INTERMEDIATE + GROUPS:
-        sql = translate((SQL_DIR / f"{name}.sql").read_text(), as_of, True)
+        sql = translate(model_sql(name), as_of, True)
         kind = "TABLE" if name in INTERMEDIATE else "VIEW"
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
-    return translate((SQL_DIR / "features.sql").read_text(), as_of, True)
+    return translate(model_sql("features"), as_of, True)
 
 
 def features(con, as_of: dt.date) -> pd.DataFrame:
@@ -173,7 +171,11 @@ def features(con, as_of: dt.date) -> pd.DataFrame:
 
 
 def labels(con, as_of: dt.date, h: int) -> pd.DataFrame:
-    return con.execute(translate_labels((SQL_DIR / "labels.sql").read_text(), as_of, h)).df()
+    # As fidelis does: stg_order_lines cut at the end of the horizon (the
+    # staging model rendered as of C + h), then labels.sql over it.
+    stg = translate(model_sql("stg_order_lines"), as_of + dt.timedelta(days=h), True)
+    con.execute(f"CREATE OR REPLACE VIEW stg_order_lines AS {stg}")
+    return con.execute(translate_labels(model_sql("labels"), as_of, h)).df()
 
 
 def cutoffs(run_date: dt.date, h: int, history: float) -> tuple[list[dt.date], dt.date | None]:

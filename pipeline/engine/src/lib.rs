@@ -9,6 +9,8 @@
 pub mod catalog;
 pub mod exports;
 pub mod features;
+#[cfg(test)]
+mod golden;
 pub mod scores;
 pub mod session;
 pub mod sql;

@@ -23,8 +23,8 @@ use fidelis_core::{Error, Result, RunDate, Settings, Table};
 use fidelis_storage::layout::{RunLayout, part_file};
 
 use crate::sql::{
-    FEATURES, GROUPS, INTERMEDIATE, LABELS, ModelRun, STAGING, collect_one_row, materialize,
-    model_df, register_sql, render, write_df,
+    Layer, ModelRun, collect_one_row, materialize, model, model_df, models, register_sql, render,
+    write_df,
 };
 use crate::validate::{ValidationReport, register_validated};
 
@@ -54,16 +54,88 @@ fn day_number(d: NaiveDate) -> i64 {
     (d - NaiveDate::default()).num_days()
 }
 
-pub(crate) fn ts_literal(micros: i64) -> String {
+fn ts_literal(micros: i64) -> String {
     format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
 }
 
+/// The template variables of a cutoff.
 fn cutoff_vars(as_of: RunDate) -> Vec<(&'static str, String)> {
     vec![
         ("cutoff_end", ts_literal(as_of.end_exclusive_micros())),
         ("cutoff_day", day_number(as_of.0).to_string()),
         ("cutoff_date", format!("DATE '{as_of}'")),
     ]
+}
+
+/// The template variables of the feature models as of a cutoff: the cutoff
+/// and the neutral values of interaction counts and flags (`0`/`false`
+/// when the interactions table exists, `null` when it does not).
+pub(crate) fn feature_vars(as_of: RunDate, has_interactions: bool) -> Vec<(&'static str, String)> {
+    let mut vars = cutoff_vars(as_of);
+    vars.push((
+        "interactions_count_default",
+        if has_interactions { "0" } else { "null" }.to_string(),
+    ));
+    vars.push((
+        "interactions_flag_default",
+        if has_interactions { "false" } else { "null" }.to_string(),
+    ));
+    vars
+}
+
+/// Every model below the final layer, as of a cutoff: the staging views,
+/// the intermediate models materialized under the run's
+/// `intermediate/as_of=C/`, the feature groups as views. Returns the
+/// intermediate runs and the group names, in their layers' order.
+pub(crate) async fn register_feature_models(
+    ctx: &SessionContext,
+    run: &RunLayout,
+    as_of: RunDate,
+    vars: &[(&str, String)],
+) -> Result<(Vec<ModelRun>, Vec<String>)> {
+    for m in models(Layer::Staging)? {
+        register_sql(ctx, &m.name, &render(&m, vars)?).await?;
+    }
+    run.intermediate(as_of).delete_all().await?;
+    let mut runs = Vec::new();
+    for m in models(Layer::Intermediate)? {
+        let loc = run.intermediate_model(as_of, &m.name);
+        runs.push(materialize(ctx, &m, &render(&m, vars)?, &loc).await?);
+    }
+    let mut groups = Vec::new();
+    for m in models(Layer::Groups)? {
+        register_sql(ctx, &m.name, &render(&m, vars)?).await?;
+        groups.push(m.name);
+    }
+    Ok((runs, groups))
+}
+
+/// The labels of cutoff `as_of` for `horizon_days` as a planned query over
+/// the validated tables registered in `ctx`. `stg_order_lines` is
+/// registered rendered with its cut at the end of the horizon (the labels
+/// look past the cutoff; nothing else does), then `final/labels.sql` reads
+/// it.
+pub(crate) async fn labels_frame(
+    ctx: &SessionContext,
+    as_of: RunDate,
+    horizon_days: u32,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let horizon_end = as_of
+        .0
+        .checked_add_days(Days::new(u64::from(horizon_days)))
+        .map(RunDate)
+        .ok_or_else(|| Error::config("horizon out of range"))?;
+    let staging = model(Layer::Staging, "stg_order_lines")?;
+    register_sql(
+        ctx,
+        &staging.name,
+        &render(&staging, &cutoff_vars(horizon_end))?,
+    )
+    .await?;
+    let mut vars = cutoff_vars(as_of);
+    vars.push(("horizon_days", horizon_days.to_string()));
+    let labels = model(Layer::Final, "labels")?;
+    model_df(ctx, &labels.name, &render(&labels, &vars)?).await
 }
 
 /// What the feature stage wrote.
@@ -178,32 +250,12 @@ pub async fn build_features(
     }
     let report = staged_validation(run).await?;
     let ctx = session(settings, run, &report, population).await?;
-    let mut vars = cutoff_vars(as_of);
     let has_interactions = report.table(Table::Interactions).is_some();
-    vars.push((
-        "interactions_count_default",
-        if has_interactions { "0" } else { "null" }.to_string(),
-    ));
-    vars.push((
-        "interactions_flag_default",
-        if has_interactions { "false" } else { "null" }.to_string(),
-    ));
-    for m in STAGING {
-        register_sql(&ctx, m.name, &render(m, &vars)?).await?;
-    }
-    let models_loc = run.intermediate(as_of);
-    models_loc.delete_all().await?;
-    let mut models = Vec::new();
-    for m in INTERMEDIATE {
-        let loc = run.intermediate_model(as_of, m.name);
-        models.push(materialize(&ctx, m, &render(m, &vars)?, &loc).await?);
-    }
-    for m in GROUPS {
-        register_sql(&ctx, m.name, &render(m, &vars)?).await?;
-    }
+    let vars = feature_vars(as_of, has_interactions);
+    let (models, groups) = register_feature_models(&ctx, run, as_of, &vars).await?;
     let final_started = Instant::now();
-    let sql = render(&FEATURES, &vars)?;
-    let df = model_df(&ctx, FEATURES.name, &sql).await?;
+    let features = model(Layer::Final, "features")?;
+    let df = model_df(&ctx, &features.name, &render(&features, &vars)?).await?;
     let columns: Vec<String> = df
         .schema()
         .fields()
@@ -239,7 +291,7 @@ pub async fn build_features(
         customers_with_orders: u64::try_from(counts[2]).unwrap_or(0),
         history_days: counts[3] as f64,
         columns,
-        groups: GROUPS.iter().map(|g| g.name.to_string()).collect(),
+        groups,
         groups_left_out: groups_left_out(&report),
         models,
         final_seconds: final_started.elapsed().as_secs_f64(),
@@ -273,14 +325,7 @@ pub async fn build_labels(
     }
     let report = staged_validation(run).await?;
     let ctx = session(settings, run, &report, population).await?;
-    let mut vars = cutoff_vars(as_of);
-    vars.push((
-        "horizon_end",
-        ts_literal(RunDate(horizon_end_date).end_exclusive_micros()),
-    ));
-    vars.push(("horizon_days", horizon_days.to_string()));
-    let sql = render(&LABELS, &vars)?;
-    let df = model_df(&ctx, LABELS.name, &sql).await?;
+    let df = labels_frame(&ctx, as_of, horizon_days).await?;
     let loc = run.labels(as_of, horizon_days);
     loc.delete_all().await?;
     let rows = write_df(df, &loc.child(&part_file(0))).await?;

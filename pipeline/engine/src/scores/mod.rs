@@ -18,7 +18,7 @@ use fidelis_storage::layout::{RunLayout, part_file};
 
 use futures::StreamExt;
 
-use crate::sql::{SCORES, plain_schema, render, to_plain};
+use crate::sql::{Layer, model, plain_schema, render, to_plain};
 
 /// The columns of the segments table.
 const SEGMENT_COLUMNS: &str = "customer_id, as_of, rfm_segment, r_score, f_score, m_score, \
@@ -90,9 +90,37 @@ fn count(batch: &RecordBatch, column: &str, out: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// `final/scores.sql` rendered for the `[segments]` rules of a job and the
+/// columns of `base` (every one of them but `top_reasons` and
+/// `model_version` leads the scores table, in its order).
+pub fn scores_sql(cfg: &SegmentsConfig, base: &arrow::datatypes::Schema) -> Result<String> {
+    let leading: Vec<String> = base
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != "top_reasons" && n != "model_version")
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    render(
+        &model(Layer::Final, "scores")?,
+        &[
+            ("rfm_segment_case", rfm_segment_case(cfg)),
+            ("next_action_case", next_action_case(cfg)),
+            ("value_top_deciles", cfg.value_top_deciles.to_string()),
+            ("value_mid_deciles", cfg.value_mid_deciles.to_string()),
+            ("risk_high", format!("{:?}", cfg.risk_high)),
+            ("risk_medium", format!("{:?}", cfg.risk_medium)),
+            ("leading_columns", leading.join(",\n    ")),
+        ],
+    )
+}
+
 /// Complete `base` (the model outputs, in the scores contract's order) with
 /// the segment columns, stage it as `scores/part-00000.parquet`, and stage
 /// the segments table.
+///
+/// The SQL is `final/scores.sql` over the tables `base` (the model outputs)
+/// and `features` (the run date's), rendered by [`scores_sql`].
 pub async fn finish_scores(
     settings: &Settings,
     run: &RunLayout,
@@ -104,13 +132,7 @@ pub async fn finish_scores(
         return Err(Error::internal("no model outputs to finish"));
     };
     let schema = first.schema();
-    let leading: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|n| n != "top_reasons" && n != "model_version")
-        .map(|n| format!("\"{n}\""))
-        .collect();
+    let sql = scores_sql(&settings.segments, &schema)?;
     // The model outputs in batches spread over the engine's partitions: one
     // giant batch cannot be sorted within the memory pool at 10M customers.
     let n_parts = ctx.state().config().target_partitions().max(1);
@@ -126,19 +148,6 @@ pub async fn finish_scores(
     ctx.register_parquet("features", features.url() + "/", Default::default())
         .await
         .map_err(|e| Error::internal_with(format!("registering {}", features.url()), e))?;
-    let cfg = &settings.segments;
-    let sql = render(
-        &SCORES,
-        &[
-            ("rfm_segment_case", rfm_segment_case(cfg)),
-            ("next_action_case", next_action_case(cfg)),
-            ("value_top_deciles", cfg.value_top_deciles.to_string()),
-            ("value_mid_deciles", cfg.value_mid_deciles.to_string()),
-            ("risk_high", format!("{:?}", cfg.risk_high)),
-            ("risk_medium", format!("{:?}", cfg.risk_medium)),
-            ("leading_columns", leading.join(",\n    ")),
-        ],
-    )?;
     // A condition that does not plan is the config's fault (exit 2).
     let df = ctx.sql(&sql).await.map_err(|e| {
         Error::config(format!(
