@@ -57,9 +57,13 @@ pub enum Error {
         source: Source,
     },
 
-    /// A model did not reach its quality floor.
+    /// A model did not reach its quality floor, or could not be fitted.
     #[error("quality floor not met: {message}")]
-    Quality { message: String },
+    Quality {
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 
     /// Anything that should not happen: a bug.
     #[error("internal error: {message}")]
@@ -97,6 +101,17 @@ impl Error {
     pub fn quality(message: impl fmt::Display) -> Self {
         Error::Quality {
             message: message.to_string(),
+            source: None,
+        }
+    }
+
+    pub fn quality_with(
+        message: impl fmt::Display,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Quality {
+            message: message.to_string(),
+            source: Some(source.into()),
         }
     }
 
@@ -115,6 +130,20 @@ impl Error {
             message: message.to_string(),
             source: Some(source.into()),
         }
+    }
+
+    /// The message with every source after it, as the CLI prints an error
+    /// (`a: b: c`): for errors that end up in a report (`metrics.json`)
+    /// rather than on stderr.
+    pub fn with_sources(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -146,6 +175,33 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The one conversion of another library's error (DataFusion, Arrow,
+/// Parquet, object_store, serde, the model crate) into a fidelis [`Error`]:
+/// the call site says who must act, and the library's error is kept as the
+/// source (`{:#}` and the CLI print the whole chain), never flattened or
+/// dropped. Storage and data errors keep their own constructors
+/// ([`Error::storage`], [`Error::data`]): they carry the URL or the location
+/// the operator needs.
+pub trait ResultExt<T> {
+    /// A bug if it happens (exit 70); `what` says what fidelis was doing.
+    fn internal(self, what: impl fmt::Display) -> Result<T>;
+    /// A model that cannot be fitted or scored on this data (exit 5).
+    fn quality(self, what: impl fmt::Display) -> Result<T>;
+}
+
+impl<T, E> ResultExt<T> for std::result::Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn internal(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::internal_with(what, e))
+    }
+
+    fn quality(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::quality_with(what, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,15 +216,29 @@ mod tests {
                 .exit_code(),
             4
         );
-        assert_eq!(
-            Error::Quality {
-                message: "x".into()
-            }
-            .kind()
-            .exit_code(),
-            5
-        );
+        assert_eq!(Error::quality("x").kind().exit_code(), 5);
         assert_eq!(Error::internal("x").kind().exit_code(), 70);
+    }
+
+    #[test]
+    fn converted_errors_keep_their_source_and_the_kind_the_call_site_chose() {
+        use std::error::Error as _;
+        let io = || -> std::result::Result<(), std::io::Error> {
+            Err(std::io::Error::other("disk on fire"))
+        };
+        let e = io().internal("reading the plan").expect_err("error");
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert_eq!(e.to_string(), "internal error: reading the plan");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk on fire")
+        );
+        let e = io().quality("BG/NBD at 2026-08-24").expect_err("error");
+        assert_eq!(e.kind(), ErrorKind::Quality);
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk on fire")
+        );
     }
 
     #[test]

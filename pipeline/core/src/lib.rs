@@ -13,5 +13,5 @@ pub mod time;
 
 pub use config::Settings;
 pub use contract::{Column, ColumnType, Table};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, ResultExt};
 pub use time::RunDate;

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use fidelis_models::{BgNbdParams, Customer, FitOptions, GammaGammaParams, Summary, TimeUnit};
+use fidelis_models::{BgNbd, Customer, FitOptions, GammaGamma, Summary, TimeUnit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Gamma};
@@ -89,10 +89,10 @@ fn main() {
     let grouped = summary.group();
     let grouping_s = started.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let bg = BgNbdParams::fit(&grouped, TimeUnit::Weeks, &FitOptions::default()).expect("BG/NBD");
+    let bg = BgNbd::fit(&grouped, TimeUnit::Weeks, &FitOptions::default()).expect("BG/NBD");
     let bg_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let gg = GammaGammaParams::fit(&summary, &FitOptions::default()).expect("Gamma-Gamma");
+    let gg = GammaGamma::fit(&summary, &FitOptions::default()).expect("Gamma-Gamma");
     let gg_s = t1.elapsed().as_secs_f64();
     let total_s = started.elapsed().as_secs_f64();
     println!(

@@ -48,42 +48,18 @@ use statrs::function::gamma::{digamma, ln_gamma};
 use crate::TransactionModel;
 use crate::error::{ModelError, Result, check_positive};
 use crate::hyp2f1::hyp2f1;
+use crate::numeric::{log_add_exp, logistic_neg};
 use crate::optim::{FitDiagnostics, FitOptions, LogLik, maximize};
 use crate::summary::{Customer, GroupedSummary, TimeUnit, UnitRow, validate_rft};
 
 /// Half-width of the interpolation used at the removable singularities.
 const SING_H: f64 = 1e-4;
 
-/// `ln(exp(u) + exp(v))` without overflow; returns the softmax weights too.
-/// One `exp` and one `ln`: the larger term's exponential is 1. `ln(1 + e)`
-/// rather than `ln_1p(e)`: the absolute error is the same (below 1e-16, and
-/// the result is added to `hi`), and glibc's `log1p` costs several `ln`s.
-pub(crate) fn log_add_exp(u: f64, v: f64) -> (f64, f64, f64) {
-    let (hi, lo) = if u >= v { (u, v) } else { (v, u) };
-    let e = (lo - hi).exp();
-    let s = 1.0 + e;
-    let inv = 1.0 / s;
-    let lse = hi + s.ln();
-    if u >= v {
-        (lse, inv, e * inv)
-    } else {
-        (lse, e * inv, inv)
-    }
-}
-
-/// `1 / (1 + exp(l))` without overflow.
-pub(crate) fn logistic_neg(l: f64) -> f64 {
-    if l > 0.0 {
-        let e = (-l).exp();
-        e / (1.0 + e)
-    } else {
-        1.0 / (1.0 + l.exp())
-    }
-}
-
-/// Fitted BG/NBD or MBG/NBD parameters with their time unit.
+/// A fitted BG/NBD model: the parameters a fit estimated, with their time
+/// unit. (In linfa's naming, which this crate follows, `*Params` are the
+/// hyperparameters set before a fit; the fitted values are the model.)
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BgNbdParams {
+pub struct BgNbd {
     /// Shape of the Gamma purchase-rate distribution.
     pub r: f64,
     /// Rate (scale of time) of the Gamma purchase-rate distribution, in the
@@ -97,10 +73,10 @@ pub struct BgNbdParams {
     pub unit: TimeUnit,
 }
 
-/// Fitted MBG/NBD parameters (same fields as [`BgNbdParams`], different
+/// Fitted MBG/NBD parameters (same fields as [`BgNbd`], different
 /// model).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MbgNbdParams {
+pub struct MbgNbd {
     /// Shape of the Gamma purchase-rate distribution.
     pub r: f64,
     /// Rate of the Gamma purchase-rate distribution, in `unit`.
@@ -117,7 +93,7 @@ pub struct MbgNbdParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BgNbdFit {
     /// Parameters (with unit).
-    pub params: BgNbdParams,
+    pub params: BgNbd,
     /// Fit diagnostics.
     pub diagnostics: FitDiagnostics,
 }
@@ -126,7 +102,7 @@ pub struct BgNbdFit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MbgNbdFit {
     /// Parameters (with unit).
-    pub params: MbgNbdParams,
+    pub params: MbgNbd,
     /// Fit diagnostics.
     pub diagnostics: FitDiagnostics,
 }
@@ -524,7 +500,7 @@ fn fit_core(
     ))
 }
 
-impl BgNbdParams {
+impl BgNbd {
     fn core(&self) -> Core {
         Core {
             r: self.r,
@@ -540,7 +516,7 @@ impl BgNbdParams {
     pub fn fit(data: &GroupedSummary, unit: TimeUnit, opts: &FitOptions) -> Result<BgNbdFit> {
         let (c, diagnostics) = fit_core(data, unit, opts, 0.0)?;
         Ok(BgNbdFit {
-            params: BgNbdParams {
+            params: BgNbd {
                 r: c.r,
                 alpha: c.alpha,
                 a: c.a,
@@ -580,7 +556,7 @@ impl BgNbdParams {
     }
 }
 
-impl TransactionModel for BgNbdParams {
+impl TransactionModel for BgNbd {
     fn time_unit(&self) -> TimeUnit {
         self.unit
     }
@@ -610,7 +586,7 @@ impl TransactionModel for BgNbdParams {
     }
 }
 
-impl MbgNbdParams {
+impl MbgNbd {
     fn core(&self) -> Core {
         Core {
             r: self.r,
@@ -626,7 +602,7 @@ impl MbgNbdParams {
     pub fn fit(data: &GroupedSummary, unit: TimeUnit, opts: &FitOptions) -> Result<MbgNbdFit> {
         let (c, diagnostics) = fit_core(data, unit, opts, 1.0)?;
         Ok(MbgNbdFit {
-            params: MbgNbdParams {
+            params: MbgNbd {
                 r: c.r,
                 alpha: c.alpha,
                 a: c.a,
@@ -665,7 +641,7 @@ impl MbgNbdParams {
     }
 }
 
-impl TransactionModel for MbgNbdParams {
+impl TransactionModel for MbgNbd {
     fn time_unit(&self) -> TimeUnit {
         self.unit
     }

@@ -3,7 +3,7 @@
 //! `CLV = margin × E[value per transaction] × Σ_k ΔE_k / (1 + d)^(t_k / 365.25)`
 //!
 //! * `E[value per transaction]` is the Gamma-Gamma conditional expectation
-//!   ([`GammaGammaParams::conditional_expected_value`]);
+//!   ([`GammaGamma::conditional_expected_value`]);
 //! * the horizon `H` (days) is cut into steps of `step_days` (default one
 //!   average month, `365.25 / 12` days); step `k` ends at
 //!   `t_k = min(k × step, H)` and `ΔE_k = E[Y(t_k)] - E[Y(t_{k-1})]` is the
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TransactionModel;
 use crate::error::{ModelError, Result, check_non_negative, check_positive};
-use crate::gamma_gamma::GammaGammaParams;
+use crate::gamma_gamma::GammaGamma;
 use crate::summary::Customer;
 
 /// Days per year used for discounting.
@@ -121,7 +121,7 @@ pub fn discounted_transactions<M: TransactionModel + ?Sized>(
 /// the net CLV when `acquisition_cost` is given (finite, `>= 0`).
 pub fn customer_lifetime_value<M: TransactionModel + ?Sized>(
     model: &M,
-    spend: &GammaGammaParams,
+    spend: &GammaGamma,
     customer: &Customer,
     cfg: &ClvConfig,
     acquisition_cost: Option<f64>,
@@ -173,7 +173,7 @@ mod tests {
         let model = Poisson { rate: 0.1 };
         // Gamma-Gamma with population mean 6 * 15 / 3 = 30; x = 2, m = 50:
         // w = 12/15 = 0.8 -> value 0.2*30 + 0.8*50 = 46.
-        let gg = GammaGammaParams {
+        let gg = GammaGamma {
             p: 6.0,
             q: 4.0,
             gamma: 15.0,
@@ -219,7 +219,7 @@ mod tests {
                 "{cfg:?}"
             );
         }
-        let gg = GammaGammaParams {
+        let gg = GammaGamma {
             p: 6.0,
             q: 4.0,
             gamma: 15.0,

@@ -120,6 +120,31 @@ impl ModelError {
             detail: detail.into(),
         }
     }
+
+    /// A library's error (linfa, serde) as a [`ModelError::Fit`] of `model`,
+    /// the one conversion of the crate: the detail is the error with every
+    /// source after it (`a: b`), so nothing of it is dropped. (`ModelError`
+    /// is `Clone` and `PartialEq`, so it keeps the text, not the error.)
+    pub(crate) fn fit_from(model: &'static str, e: &dyn std::error::Error) -> Self {
+        Self::fit(model, chain(e))
+    }
+
+    /// A library's error (serde) as a [`ModelError::InvalidInput`] of `field`.
+    pub(crate) fn invalid_from(field: impl Into<String>, e: &dyn std::error::Error) -> Self {
+        Self::invalid(field, chain(e))
+    }
+}
+
+/// An error and its sources, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Result alias used throughout the crate.

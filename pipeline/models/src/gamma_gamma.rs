@@ -35,7 +35,7 @@ const MODEL: &str = "Gamma-Gamma";
 
 /// Fitted Gamma-Gamma parameters (monetary; no time unit).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GammaGammaParams {
+pub struct GammaGamma {
     /// Shape of the per-transaction Gamma.
     pub p: f64,
     /// Shape of the Gamma distribution of the rate `ν`.
@@ -49,7 +49,7 @@ pub struct GammaGammaParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GammaGammaFit {
     /// Parameters.
-    pub params: GammaGammaParams,
+    pub params: GammaGamma,
     /// Fit diagnostics (`n_customers` = repeat customers used).
     pub diagnostics: FitDiagnostics,
     /// Repeat customers left out because their mean value was 0.
@@ -178,7 +178,7 @@ impl LogLik for GgLik {
     }
 }
 
-impl GammaGammaParams {
+impl GammaGamma {
     /// Fits on the repeat customers (`x > 0`) of a summary; one-time buyers
     /// are ignored, repeat customers with `m = 0` are left out and counted.
     ///
@@ -249,7 +249,7 @@ impl GammaGammaParams {
         let n_rows = used.len();
         let lik = GgLik::new(used, w);
         let opt = maximize(MODEL, &["p", "q", "gamma"], &lik, &starts, opts)?;
-        let params = GammaGammaParams {
+        let params = GammaGamma {
             p: opt.theta[0].exp(),
             q: opt.theta[1].exp(),
             gamma: opt.theta[2].exp(),
@@ -341,7 +341,7 @@ mod tests {
             Customer::new(0, 0.0, 10.0, 0.0).expect("valid"),
         ])
         .expect("valid");
-        let err = GammaGammaParams::fit(&s, &FitOptions::default()).expect_err("must fail");
+        let err = GammaGamma::fit(&s, &FitOptions::default()).expect_err("must fail");
         assert!(err.to_string().contains("no repeat customers"), "{err}");
     }
 
@@ -359,18 +359,18 @@ mod tests {
                 weight: 1.0,
             },
         ];
-        assert!(GammaGammaParams::fit_rows(&rows, &FitOptions::default()).is_err());
+        assert!(GammaGamma::fit_rows(&rows, &FitOptions::default()).is_err());
         let bad = [SpendRow {
             x: 1,
             m: f64::NAN,
             weight: 1.0,
         }];
-        assert!(GammaGammaParams::fit_rows(&bad, &FitOptions::default()).is_err());
+        assert!(GammaGamma::fit_rows(&bad, &FitOptions::default()).is_err());
     }
 
     #[test]
     fn conditional_value_formula() {
-        let g = GammaGammaParams {
+        let g = GammaGamma {
             p: 6.0,
             q: 4.0,
             gamma: 15.0,
@@ -380,7 +380,7 @@ mod tests {
         assert!((g.conditional_expected_value(0, 99.0).expect("ok") - 30.0).abs() < 1e-12);
         // x = 2: w = 12 / (12 + 3) = 0.8 ; 0.2 * 30 + 0.8 * 50 = 46
         assert!((g.conditional_expected_value(2, 50.0).expect("ok") - 46.0).abs() < 1e-12);
-        let bad = GammaGammaParams {
+        let bad = GammaGamma {
             p: 6.0,
             q: 1.0,
             gamma: 15.0,

@@ -32,7 +32,7 @@
 //!
 //! ```
 //! use fidelis_models::{
-//!     BgNbdParams, ClvConfig, Customer, FitOptions, GammaGammaParams, Summary, TimeUnit,
+//!     BgNbd, ClvConfig, Customer, FitOptions, GammaGamma, Summary, TimeUnit,
 //!     TransactionModel, customer_lifetime_value,
 //! };
 //!
@@ -46,16 +46,16 @@
 //!     Customer::new(4, 150.0, 190.0, 30.0)?,
 //!     Customer::new(1, 100.0, 250.0, 18.0)?,
 //! ])?;
-//! let fit = BgNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())?;
+//! let fit = BgNbd::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())?;
 //! let c = &summary.customers()[0];
 //! let p_alive = fit.params.p_alive(c)?;
 //! let next_quarter = fit.params.expected_transactions(c, 92.0)?; // horizon in days
 //! assert!((0.0..=1.0).contains(&p_alive) && next_quarter >= 0.0);
 //!
-//! // Spend model (normally `GammaGammaParams::fit(&summary, ..)?.params` on
+//! // Spend model (normally `GammaGamma::fit(&summary, ..)?.params` on
 //! // enough repeat customers), then a one-year CLV at 10 % a year and a 30 %
 //! // margin, net of a known acquisition cost.
-//! let spend = GammaGammaParams { p: 6.25, q: 3.74, gamma: 15.44 };
+//! let spend = GammaGamma { p: 6.25, q: 3.74, gamma: 15.44 };
 //! let clv = customer_lifetime_value(
 //!     &fit.params,
 //!     &spend,
@@ -125,20 +125,21 @@ pub mod gamma_gamma;
 pub mod hyp2f1;
 pub mod metrics;
 mod newton;
+mod numeric;
 pub mod optim;
 pub mod pareto_nbd;
 pub mod revenue;
 mod sampling;
 pub mod summary;
 
-pub use bgnbd::{BgNbdFit, BgNbdParams, MbgNbdFit, MbgNbdParams};
+pub use bgnbd::{BgNbd, BgNbdFit, MbgNbd, MbgNbdFit};
 pub use churn::{ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams};
 pub use clv::{ClvConfig, ClvEstimate, customer_lifetime_value};
 pub use error::{ModelError, Result};
 pub use features::{ColumnTransform, FeatureMatrix, Preprocessor};
-pub use gamma_gamma::{GammaGammaFit, GammaGammaParams, SpendRow};
+pub use gamma_gamma::{GammaGamma, GammaGammaFit, SpendRow};
 pub use optim::{FitDiagnostics, FitOptions};
-pub use pareto_nbd::{ParetoNbdFit, ParetoNbdParams};
+pub use pareto_nbd::{ParetoNbd, ParetoNbdFit};
 pub use revenue::{RevenueModel, RevenueParams};
 pub use sampling::TrainingSample;
 pub use summary::{Customer, GroupedRow, GroupedSummary, Summary, TimeUnit};

@@ -41,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
 
 use crate::TransactionModel;
-use crate::bgnbd::{log_add_exp, logistic_neg};
 use crate::error::{ModelError, Result, check_non_negative, check_positive};
 use crate::hyp2f1::hyp2f1;
+use crate::numeric::{log_add_exp, logistic_neg};
 use crate::optim::{FitDiagnostics, FitOptions, LogLik, fd_gradient, maximize};
 use crate::summary::{Customer, GroupedSummary, TimeUnit, UnitRow, validate_rft};
 
@@ -51,7 +51,7 @@ const MODEL: &str = "Pareto/NBD";
 
 /// Fitted Pareto/NBD parameters with their time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ParetoNbdParams {
+pub struct ParetoNbd {
     /// Shape of the Gamma purchase-rate distribution.
     pub r: f64,
     /// Rate of the Gamma purchase-rate distribution, in `unit`.
@@ -68,7 +68,7 @@ pub struct ParetoNbdParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParetoNbdFit {
     /// Parameters (with unit).
-    pub params: ParetoNbdParams,
+    pub params: ParetoNbd,
     /// Fit diagnostics.
     pub diagnostics: FitDiagnostics,
 }
@@ -206,7 +206,7 @@ fn finite(what: &str, v: f64) -> Result<f64> {
     }
 }
 
-impl ParetoNbdParams {
+impl ParetoNbd {
     fn core(&self) -> Core {
         Core {
             r: self.r,
@@ -240,7 +240,7 @@ impl ParetoNbdParams {
         let opt = maximize(MODEL, &["r", "alpha", "s", "beta"], &lik, &starts, opts)?;
         let c = core_of(&opt.theta);
         Ok(ParetoNbdFit {
-            params: ParetoNbdParams {
+            params: ParetoNbd {
                 r: c.r,
                 alpha: c.alpha,
                 s: c.s,
@@ -280,7 +280,7 @@ impl ParetoNbdParams {
     }
 }
 
-impl TransactionModel for ParetoNbdParams {
+impl TransactionModel for ParetoNbd {
     fn time_unit(&self) -> TimeUnit {
         self.unit
     }

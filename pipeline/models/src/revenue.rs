@@ -363,12 +363,12 @@ pub(crate) fn fit_linfa_glm(
         .max_iter(usize::try_from(params.max_iterations).unwrap_or(usize::MAX))
         .tol(params.gradient_tolerance * n * objective_scale)
         .check()
-        .map_err(|e| ModelError::fit(MODEL, e.to_string()))?;
+        .map_err(|e| ModelError::fit_from(MODEL, &e))?;
     let targets: Array1<f64> = y.iter().map(|v| v * scale).collect();
     let dataset = DatasetBase::new(z, targets);
     let fitted = valid
         .fit(&dataset)
-        .map_err(|e| ModelError::fit(MODEL, e.to_string()))?;
+        .map_err(|e| ModelError::fit_from(MODEL, &e))?;
     Ok(LinfaGlm {
         coefficients: fitted.coef.to_vec(),
         intercept: fitted.intercept - scale.ln(),
@@ -550,13 +550,12 @@ impl RevenueModel {
 
     /// JSON form.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|e| ModelError::invalid(MODEL, e.to_string()))
+        serde_json::to_string(self).map_err(|e| ModelError::invalid_from(MODEL, &e))
     }
 
     /// Reads (and validates) the JSON form.
     pub fn from_json(s: &str) -> Result<Self> {
-        serde_json::from_str(s)
-            .map_err(|e| ModelError::invalid("revenue model JSON", e.to_string()))
+        serde_json::from_str(s).map_err(|e| ModelError::invalid_from("revenue model JSON", &e))
     }
 }
 

@@ -28,8 +28,8 @@ mod common;
 
 use fidelis_models::metrics;
 use fidelis_models::{
-    BgNbdParams, ClvConfig, Customer, FitOptions, GammaGammaParams, GroupedSummary, MbgNbdParams,
-    ParetoNbdParams, SpendRow, Summary, TimeUnit, TransactionModel, customer_lifetime_value,
+    BgNbd, ClvConfig, Customer, FitOptions, GammaGamma, GroupedSummary, MbgNbd, ParetoNbd,
+    SpendRow, Summary, TimeUnit, TransactionModel, customer_lifetime_value,
 };
 
 struct Data {
@@ -98,7 +98,7 @@ fn summary_matches_the_published_counts() {
 #[test]
 fn bgnbd_weeks_reproduces_fader_hardie_lee_2005() {
     let d = data();
-    let fit = BgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let fit = BgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     assert_eq!(p.unit, TimeUnit::Weeks);
     assert_rel("r", p.r, 0.2426, 0.005);
@@ -116,8 +116,8 @@ fn bgnbd_weeks_reproduces_fader_hardie_lee_2005() {
 #[test]
 fn bgnbd_days_gives_the_same_model_in_another_unit() {
     let d = data();
-    let weeks = BgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
-    let days = BgNbdParams::fit(&d.grouped, TimeUnit::Days, &FitOptions::default()).expect("fit");
+    let weeks = BgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let days = BgNbd::fit(&d.grouped, TimeUnit::Days, &FitOptions::default()).expect("fit");
     let (w, dd) = (weeks.params, days.params);
     assert_eq!(dd.unit, TimeUnit::Days);
     assert_rel("alpha (days)", dd.alpha, 30.90, 0.005);
@@ -154,7 +154,7 @@ fn bgnbd_days_gives_the_same_model_in_another_unit() {
 #[test]
 fn bgnbd_conditional_and_unconditional_expectations() {
     let d = data();
-    let p = BgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
+    let p = BgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
         .expect("fit")
         .params;
     // FHL 2005: x = 2, t_x = 30.43, T = 38.86 weeks, next 39 weeks -> 1.226.
@@ -175,7 +175,7 @@ fn bgnbd_conditional_and_unconditional_expectations() {
 #[test]
 fn gamma_gamma_reproduces_the_published_fit() {
     let d = data();
-    let fit = GammaGammaParams::fit(&d.summary, &FitOptions::default()).expect("fit");
+    let fit = GammaGamma::fit(&d.summary, &FitOptions::default()).expect("fit");
     assert_eq!(fit.diagnostics.n_customers, 946.0);
     assert_eq!(fit.n_excluded_zero_value, 0.0);
     let p = fit.params;
@@ -194,15 +194,14 @@ fn gamma_gamma_reproduces_the_published_fit() {
             weight: 1.0,
         })
         .collect();
-    let other = GammaGammaParams::fit_rows(&rows, &FitOptions::default()).expect("fit");
+    let other = GammaGamma::fit_rows(&rows, &FitOptions::default()).expect("fit");
     assert!(((other.params.p - 6.2497) / 6.2497).abs() > 0.5);
 }
 
 #[test]
 fn pareto_nbd_reproduces_fader_hardie() {
     let d = data();
-    let fit =
-        ParetoNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let fit = ParetoNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     assert_rel("r", p.r, 0.5533, 0.005);
     assert_rel("alpha", p.alpha, 10.578, 0.005);
@@ -215,7 +214,7 @@ fn pareto_nbd_reproduces_fader_hardie() {
 #[test]
 fn mbgnbd_reproduces_btydplus() {
     let d = data();
-    let fit = MbgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let fit = MbgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     assert_rel("r", p.r, 0.525, 0.005);
     assert_rel("alpha", p.alpha, 6.183, 0.005);
@@ -236,13 +235,13 @@ fn metrics_md_reference_scores() {
     let cut = common::cutoff();
     let (churn, revenue) = common::window_labels(&d.orders, &d.ids, cut, cut + 92);
     let cs = d.summary.customers();
-    let bg = BgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
+    let bg = BgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
         .expect("fit")
         .params;
-    let pn = ParetoNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
+    let pn = ParetoNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
         .expect("fit")
         .params;
-    let gg = GammaGammaParams::fit(&d.summary, &FitOptions::default())
+    let gg = GammaGamma::fit(&d.summary, &FitOptions::default())
         .expect("fit")
         .params;
 
@@ -322,10 +321,10 @@ fn metrics_md_reference_scores() {
 #[test]
 fn clv_on_cdnow_is_consistent() {
     let d = data();
-    let bg = BgNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
+    let bg = BgNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default())
         .expect("fit")
         .params;
-    let gg = GammaGammaParams::fit(&d.summary, &FitOptions::default())
+    let gg = GammaGamma::fit(&d.summary, &FitOptions::default())
         .expect("fit")
         .params;
     let c = d.summary.customers()[d.ids.iter().position(|&id| id == 4).expect("customer 4")];
@@ -391,14 +390,14 @@ where
 #[test]
 fn fitted_params_round_trip_through_json_with_their_unit() {
     let d = data();
-    let bg = BgNbdParams::fit(&d.grouped, TimeUnit::Days, &FitOptions::default()).expect("fit");
+    let bg = BgNbd::fit(&d.grouped, TimeUnit::Days, &FitOptions::default()).expect("fit");
     let json = round_trip(&bg);
     assert!(json.contains("\"unit\":\"Days\""), "{json}");
     let back: fidelis_models::BgNbdFit = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(back.params.unit, TimeUnit::Days);
     assert!((back.params.alpha - bg.params.alpha).abs() < 1e-12);
 
-    let mbg = MbgNbdParams::fit(
+    let mbg = MbgNbd::fit(
         &d.grouped,
         TimeUnit::CustomDays(30.4375),
         &FitOptions::default(),
@@ -407,11 +406,10 @@ fn fitted_params_round_trip_through_json_with_their_unit() {
     let json = round_trip(&mbg);
     assert!(json.contains("{\"CustomDays\":30.4375}"), "{json}");
 
-    let pn =
-        ParetoNbdParams::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let pn = ParetoNbd::fit(&d.grouped, TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let json = round_trip(&pn);
     assert!(json.contains("\"unit\":\"Weeks\""), "{json}");
 
-    let gg = GammaGammaParams::fit(&d.summary, &FitOptions::default()).expect("fit");
+    let gg = GammaGamma::fit(&d.summary, &FitOptions::default()).expect("fit");
     round_trip(&gg);
 }

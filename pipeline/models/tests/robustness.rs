@@ -2,12 +2,12 @@
 //! predictions.
 
 use fidelis_models::{
-    BgNbdParams, Customer, FitOptions, GammaGammaParams, GroupedRow, GroupedSummary, MbgNbdParams,
-    ParetoNbdParams, Summary, TimeUnit, TransactionModel,
+    BgNbd, Customer, FitOptions, GammaGamma, GroupedRow, GroupedSummary, MbgNbd, ParetoNbd,
+    Summary, TimeUnit, TransactionModel,
 };
 
-fn bg() -> BgNbdParams {
-    BgNbdParams {
+fn bg() -> BgNbd {
+    BgNbd {
         r: 0.2426,
         alpha: 4.4136,
         a: 0.7929,
@@ -16,8 +16,8 @@ fn bg() -> BgNbdParams {
     }
 }
 
-fn mbg() -> MbgNbdParams {
-    MbgNbdParams {
+fn mbg() -> MbgNbd {
+    MbgNbd {
         r: 0.525,
         alpha: 6.183,
         a: 0.891,
@@ -26,8 +26,8 @@ fn mbg() -> MbgNbdParams {
     }
 }
 
-fn pareto() -> ParetoNbdParams {
-    ParetoNbdParams {
+fn pareto() -> ParetoNbd {
+    ParetoNbd {
         r: 0.5533,
         alpha: 10.578,
         s: 0.6062,
@@ -104,7 +104,7 @@ fn removable_singularities_in_a_are_smooth() {
     // a = 1 exactly (and a + b + x - 1 = 0 for x = 0: a = 0.5, b = 0.5).
     let c = Customer::rft(2, 100.0, 200.0).expect("valid");
     for (a, b) in [(1.0, 2.0), (0.5, 0.5)] {
-        let at = |a: f64| BgNbdParams {
+        let at = |a: f64| BgNbd {
             r: 0.3,
             alpha: 5.0,
             a,
@@ -134,9 +134,9 @@ fn removable_singularities_in_a_are_smooth() {
         }
     }
     // Pareto/NBD at s = 1 exactly.
-    let p = ParetoNbdParams { s: 1.0, ..pareto() };
+    let p = ParetoNbd { s: 1.0, ..pareto() };
     let e = p.expected_transactions(&c, 365.0).expect("pred");
-    let e2 = ParetoNbdParams {
+    let e2 = ParetoNbd {
         s: 1.0 + 1e-7,
         ..pareto()
     }
@@ -199,17 +199,17 @@ fn nan_and_inconsistent_inputs_are_errors() {
         assert!(bg().expected_transactions_unconditional(h).is_err());
     }
     // Invalid parameters.
-    let p = BgNbdParams {
+    let p = BgNbd {
         alpha: -1.0,
         ..bg()
     };
     assert!(p.p_alive(&ok).is_err());
-    let p = BgNbdParams {
+    let p = BgNbd {
         r: f64::NAN,
         ..bg()
     };
     assert!(p.expected_transactions(&ok, 1.0).is_err());
-    let p = BgNbdParams {
+    let p = BgNbd {
         unit: TimeUnit::CustomDays(-7.0),
         ..bg()
     };
@@ -217,7 +217,7 @@ fn nan_and_inconsistent_inputs_are_errors() {
     // Monetary NaN.
     assert!(Customer::new(1, 5.0, 10.0, f64::NAN).is_err());
     assert!(
-        GammaGammaParams {
+        GammaGamma {
             p: 6.0,
             q: 3.7,
             gamma: 15.0
@@ -245,26 +245,26 @@ fn fits_fail_clearly_on_uninformative_data() {
         Customer::new(0, 0.0, 60.0, 0.0).expect("valid"),
     ])
     .expect("valid");
-    let err = GammaGammaParams::fit(&s, &FitOptions::default()).expect_err("no repeat buyers");
+    let err = GammaGamma::fit(&s, &FitOptions::default()).expect_err("no repeat buyers");
     assert!(err.to_string().contains("no repeat customers"), "{err}");
     // Transaction models with only one-time buyers.
     let g = s.group();
-    assert!(BgNbdParams::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
-    assert!(MbgNbdParams::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
-    assert!(ParetoNbdParams::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
+    assert!(BgNbd::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
+    assert!(MbgNbd::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
+    assert!(ParetoNbd::fit(&g, TimeUnit::Weeks, &FitOptions::default()).is_err());
     // Empty data.
     let empty = Summary::new(vec![]).expect("valid").group();
-    assert!(BgNbdParams::fit(&empty, TimeUnit::Days, &FitOptions::default()).is_err());
+    assert!(BgNbd::fit(&empty, TimeUnit::Days, &FitOptions::default()).is_err());
     // Bad custom unit and bad starting values.
     let one = Summary::new(vec![Customer::rft(1, 3.0, 10.0).expect("valid")])
         .expect("valid")
         .group();
-    assert!(BgNbdParams::fit(&one, TimeUnit::CustomDays(0.0), &FitOptions::default()).is_err());
+    assert!(BgNbd::fit(&one, TimeUnit::CustomDays(0.0), &FitOptions::default()).is_err());
     let opts = FitOptions {
         initial: Some(vec![1.0, f64::NAN, 1.0, 1.0]),
         ..FitOptions::default()
     };
-    assert!(BgNbdParams::fit(&one, TimeUnit::Days, &opts).is_err());
+    assert!(BgNbd::fit(&one, TimeUnit::Days, &opts).is_err());
 }
 
 #[test]
@@ -280,6 +280,6 @@ fn unidentified_spend_model_says_so() {
         Customer::new(1, 100.0, 250.0, 18.0).expect("valid"),
     ])
     .expect("valid");
-    let err = GammaGammaParams::fit(&s, &FitOptions::default()).expect_err("not identified");
+    let err = GammaGamma::fit(&s, &FitOptions::default()).expect_err("not identified");
     assert!(err.to_string().contains("identify"), "{err}");
 }

@@ -10,8 +10,7 @@
 //! SEs themselves are checked to be small so the test cannot pass vacuously.
 
 use fidelis_models::{
-    BgNbdParams, Customer, FitOptions, GammaGammaParams, MbgNbdParams, ParetoNbdParams, Summary,
-    TimeUnit,
+    BgNbd, Customer, FitOptions, GammaGamma, MbgNbd, ParetoNbd, Summary, TimeUnit,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,8 +138,7 @@ fn bgnbd_and_gamma_gamma_recover_known_parameters() {
     let spend = (6.0, 4.0, 15.0);
     let customers = simulate_bg(20_000, truth, spend, false, 20_240_601);
     let summary = Summary::new(customers).expect("valid");
-    let fit =
-        BgNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let fit = BgNbd::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     let se = fit
         .diagnostics
@@ -156,7 +154,7 @@ fn bgnbd_and_gamma_gamma_recover_known_parameters() {
         0.2,
     );
 
-    let gg = GammaGammaParams::fit(&summary, &FitOptions::default()).expect("fit");
+    let gg = GammaGamma::fit(&summary, &FitOptions::default()).expect("fit");
     let se = gg
         .diagnostics
         .log_param_std_errors
@@ -178,8 +176,7 @@ fn mbgnbd_recovers_known_parameters() {
     let truth = (0.5, 6.0, 0.9, 1.6);
     let customers = simulate_bg(20_000, truth, (6.0, 4.0, 15.0), true, 7);
     let summary = Summary::new(customers).expect("valid");
-    let fit =
-        MbgNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default()).expect("fit");
+    let fit = MbgNbd::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     let se = fit
         .diagnostics
@@ -202,8 +199,8 @@ fn pareto_nbd_recovers_known_parameters() {
     let truth = (0.55, 10.0, 0.6, 12.0);
     let customers = simulate_pareto(8_000, truth, 42);
     let summary = Summary::new(customers).expect("valid");
-    let fit = ParetoNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())
-        .expect("fit");
+    let fit =
+        ParetoNbd::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default()).expect("fit");
     let p = fit.params;
     let se = fit
         .diagnostics

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::Serialize;
 
-use fidelis_core::{Error, Result, RunDate, Settings};
+use fidelis_core::{Error, Result, ResultExt, RunDate, Settings};
 use fidelis_engine::exports::ExportReport;
 use fidelis_engine::features::{groups_left_out, staged_validation};
 use fidelis_engine::{ValidationReport, new_session};
@@ -80,17 +80,13 @@ pub struct ReportData {
 /// The name prospects get in the segment figures.
 pub const PROSPECTS: &str = "Prospects (no orders)";
 
-fn df_err(what: &str) -> impl FnOnce(datafusion::error::DataFusionError) -> Error + '_ {
-    move |e| Error::internal_with(format!("report: {what}"), e)
-}
-
 async fn collect(ctx: &SessionContext, what: &str, sql: &str) -> Result<Vec<RecordBatch>> {
     ctx.sql(sql)
         .await
-        .map_err(df_err(what))?
+        .internal(format!("report: {what}"))?
         .collect()
         .await
-        .map_err(df_err(what))
+        .internal(format!("report: {what}"))
 }
 
 /// Column `i` of every batch as f64 (nulls as None).
@@ -136,7 +132,7 @@ async fn feature_stats(ctx: &SessionContext) -> Result<(u64, Vec<FeatureStat>)> 
     let schema = ctx
         .table("features")
         .await
-        .map_err(df_err("reading the features"))?
+        .internal("report: reading the features")?
         .schema()
         .as_arrow()
         .clone();
@@ -288,9 +284,9 @@ async fn previous_run(
     let df = ctx
         .read_parquet(files, ParquetReadOptions::default())
         .await
-        .map_err(df_err("reading the previous run's scores"))?;
+        .internal("report: reading the previous run's scores")?;
     ctx.register_table("previous_scores", df.into_view())
-        .map_err(df_err("registering the previous run's scores"))?;
+        .internal("report: registering the previous run's scores")?;
     let (churn, clv) = score_columns(ctx, "previous_scores").await?;
     Ok(Some(PreviousRun {
         run_date: m.run_date,
@@ -336,7 +332,7 @@ pub async fn gather(
         }
         ctx.register_parquet(name, loc.url() + "/", ParquetReadOptions::default())
             .await
-            .map_err(df_err("registering the staged outputs"))?;
+            .internal("report: registering the staged outputs")?;
     }
     let (feature_rows, features) = feature_stats(&ctx).await?;
     let scores = score_data(&ctx).await?;

@@ -16,10 +16,6 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-fn to_parquet_err(e: object_store::Error) -> ParquetError {
-    ParquetError::External(Box::new(e))
-}
-
 /// Reads one Parquet object of known size.
 #[derive(Clone, Debug)]
 pub struct ObjectReader {
@@ -38,7 +34,7 @@ impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
         self.store
             .get_range(&self.path, range)
-            .map_err(to_parquet_err)
+            .map_err(ParquetError::from)
             .boxed()
     }
 
@@ -47,7 +43,7 @@ impl AsyncFileReader for ObjectReader {
             self.store
                 .get_ranges(&self.path, &ranges)
                 .await
-                .map_err(to_parquet_err)
+                .map_err(ParquetError::from)
         }
         .boxed()
     }

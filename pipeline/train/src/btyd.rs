@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use fidelis_core::{Error, Result};
+use fidelis_core::{Error, Result, ResultExt};
 use fidelis_models::{
-    BgNbdParams, Customer, FitDiagnostics, FitOptions, GammaGammaParams, Summary, TimeUnit,
-    TransactionModel,
+    BgNbd, Customer, FitDiagnostics, FitOptions, GammaGamma, Summary, TimeUnit, TransactionModel,
 };
 
 use crate::table::FeatureTable;
@@ -16,12 +15,12 @@ use crate::table::FeatureTable;
 pub struct BtydFit {
     /// The cutoff the fit used (the feature table's `as_of`).
     pub as_of: String,
-    pub bgnbd: BgNbdParams,
+    pub bgnbd: BgNbd,
     pub bgnbd_diagnostics: FitDiagnostics,
     /// `None` when the spend model cannot be fitted (no repeat buyer with a
     /// positive spend, or `q <= 1`); `gamma_gamma_note` says why, and every
     /// customer's expected order-day value is then `fallback_value`.
-    pub gamma_gamma: Option<GammaGammaParams>,
+    pub gamma_gamma: Option<GammaGamma>,
     pub gamma_gamma_note: Option<String>,
     /// Mean repeat order-day value of the repeat buyers (0 without any).
     pub fallback_value: f64,
@@ -45,10 +44,6 @@ impl BtydPrediction {
     }
 }
 
-fn model_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::quality(format!("{what}: {e}"))
-}
-
 impl BtydFit {
     /// Fits on the buyers of `table` (weeks as the fitting unit: the
     /// parameters are then on the scale practitioners quote; data stay in
@@ -61,9 +56,9 @@ impl BtydFit {
                 "no customer has an order day: nothing to fit the BTYD models on",
             ));
         }
-        let summary = Summary::new(customers).map_err(|e| model_err("BTYD summary", e))?;
-        let fit = BgNbdParams::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())
-            .map_err(|e| model_err(&format!("BG/NBD as of {as_of}"), e))?;
+        let summary = Summary::new(customers).quality("BTYD summary")?;
+        let fit = BgNbd::fit(&summary.group(), TimeUnit::Weeks, &FitOptions::default())
+            .quality(format!("BG/NBD as of {as_of}"))?;
         let repeat: Vec<f64> = summary
             .customers()
             .iter()
@@ -75,7 +70,7 @@ impl BtydFit {
         } else {
             repeat.iter().sum::<f64>() / repeat.len() as f64
         };
-        let (gamma_gamma, gamma_gamma_note) = match GammaGammaParams::fit(
+        let (gamma_gamma, gamma_gamma_note) = match GammaGamma::fit(
             &summary,
             &FitOptions::default(),
         ) {

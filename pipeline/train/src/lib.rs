@@ -6,6 +6,8 @@
 //! (as Arrow record batches: it has no DataFusion dependency, so it builds
 //! and tests in seconds) and uses `fidelis-models` for every model.
 //!
+//! * [`plan`]: the cutoff plan: which cutoffs the backtests train and
+//!   validate on, so which features and labels the feature stage computes.
 //! * [`table`]: feature and label tables, sorted by customer id.
 //! * [`btyd`]: BG/NBD + Gamma-Gamma fitted at a cutoff.
 //! * [`backtest`]: candidates, validation metrics and the champion of each
@@ -265,7 +267,7 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     let churn_h = set.churn.horizon_days;
     let churn_btyd = btyd_h(churn_h)?;
     let model_err = |what: &str, e: fidelis_models::ModelError| {
-        Error::internal(format!("scoring with the {what}: {e}"))
+        Error::internal_with(format!("scoring with the {what}"), e)
     };
     let churn_probability: Vec<Option<f64>> = match &set.churn.champion {
         ChurnChampion::Bgnbd => churn_btyd.iter().map(|p| p.map(|p| p.p_no_order)).collect(),
@@ -361,7 +363,7 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
 /// days (at least 1). A point estimate for timing messages, not a
 /// promise: the posterior gap is wide for customers with few orders.
 pub fn next_order_in_days(
-    bgnbd: &fidelis_models::BgNbdParams,
+    bgnbd: &fidelis_models::BgNbd,
     customers: &[Option<Customer>],
     preds: &[Option<BtydPrediction>],
 ) -> Vec<Option<i32>> {

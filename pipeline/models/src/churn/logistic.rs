@@ -1,0 +1,433 @@
+//! The main churn model: L2 logistic regression fitted by Newton's method on
+//! linfa-logistic's objective, with per-customer drivers (see the parent
+//! module).
+
+#[allow(unused_imports)]
+use super::*;
+
+// ---------------------------------------------------------------------------
+// Logistic regression
+// ---------------------------------------------------------------------------
+
+/// Hyper-parameters of [`LogisticChurnModel`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticParams {
+    /// L2 penalty on the standardized coefficients (never on the intercept),
+    /// on linfa's scale: the objective is the *summed* log-loss plus
+    /// `alpha / 2 * |w|^2`, so `alpha` is scikit-learn's `1 / C`. Finite,
+    /// `>= 0`. Default `1.0` (scikit-learn's default `C = 1`): a light
+    /// ridge, negligible against thousands of rows, that keeps collinear
+    /// features (e.g. orders in the last 180 and 365 days) identified.
+    pub alpha: f64,
+    /// Iteration limit, `>= 1`; Newton's method uses at most 100 of them.
+    /// Default `1000` (standardized features converge in about eight).
+    pub max_iterations: u64,
+    /// Convergence tolerance on the L2 norm of the gradient of the per-row
+    /// *mean* objective; Newton's method goes a thousand times below it.
+    /// Finite, `> 0`. Default `1e-6`.
+    pub gradient_tolerance: f64,
+    /// Train on a stratified sample of at most this many rows (fixed seed),
+    /// `>= 2`. Default `200_000`.
+    pub max_train_rows: usize,
+    /// Seed of the training sample. Default `42`.
+    pub seed: u64,
+}
+
+impl Default for LogisticParams {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            max_iterations: 1000,
+            gradient_tolerance: 1e-6,
+            max_train_rows: 200_000,
+            seed: 42,
+        }
+    }
+}
+
+impl LogisticParams {
+    /// Validates the parameters; the error names the field and the rule.
+    pub fn check(&self) -> Result<()> {
+        check_param(
+            self.alpha.is_finite() && self.alpha >= 0.0,
+            "alpha",
+            "must be finite and >= 0",
+            self.alpha,
+        )?;
+        check_param(
+            self.max_iterations >= 1,
+            "max_iterations",
+            "must be >= 1",
+            self.max_iterations,
+        )?;
+        check_param(
+            self.gradient_tolerance.is_finite() && self.gradient_tolerance > 0.0,
+            "gradient_tolerance",
+            "must be finite and > 0",
+            self.gradient_tolerance,
+        )?;
+        check_param(
+            self.max_train_rows >= 2,
+            "max_train_rows",
+            "must be >= 2 (one row per class at least)",
+            self.max_train_rows,
+        )
+    }
+}
+
+/// A fitted logistic churn model: preprocessor, coefficients per
+/// standardized feature and intercept, all for P(churn). Serializable
+/// (validated when read back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LogisticChurnModelData")]
+pub struct LogisticChurnModel {
+    pub(super) preprocessor: Preprocessor,
+    #[serde(with = "exact_f64::vec")]
+    pub(super) coefficients: Vec<f64>,
+    #[serde(with = "exact_f64")]
+    pub(super) intercept: f64,
+    pub(super) training: TrainingSample,
+    #[serde(with = "exact_f64")]
+    pub(super) max_abs_gradient: f64,
+}
+
+/// Unvalidated serialized form of [`LogisticChurnModel`].
+#[derive(Deserialize)]
+pub(super) struct LogisticChurnModelData {
+    preprocessor: Preprocessor,
+    #[serde(with = "exact_f64::vec")]
+    coefficients: Vec<f64>,
+    #[serde(with = "exact_f64")]
+    intercept: f64,
+    training: TrainingSample,
+    #[serde(with = "exact_f64")]
+    max_abs_gradient: f64,
+}
+
+impl TryFrom<LogisticChurnModelData> for LogisticChurnModel {
+    type Error = ModelError;
+
+    fn try_from(d: LogisticChurnModelData) -> Result<Self> {
+        check_coefficients(
+            LOGIT,
+            d.preprocessor.n_features(),
+            &d.coefficients,
+            d.intercept,
+        )?;
+        Ok(Self {
+            preprocessor: d.preprocessor,
+            coefficients: d.coefficients,
+            intercept: d.intercept,
+            training: d.training,
+            max_abs_gradient: d.max_abs_gradient,
+        })
+    }
+}
+
+pub(crate) fn check_coefficients(
+    model: &'static str,
+    p: usize,
+    coefficients: &[f64],
+    intercept: f64,
+) -> Result<()> {
+    if coefficients.len() != p {
+        return Err(ModelError::invalid(
+            format!("{model} coefficients"),
+            format!("{} coefficients for {p} features", coefficients.len()),
+        ));
+    }
+    if !intercept.is_finite() || coefficients.iter().any(|b| !b.is_finite()) {
+        return Err(ModelError::fit(
+            model,
+            "non-finite coefficient or intercept",
+        ));
+    }
+    Ok(())
+}
+
+/// Output of the linfa fit: the tests' reference for [`fit_logit_newton`].
+#[cfg(test)]
+pub(crate) struct LinfaLogit {
+    pub(crate) coefficients: Vec<f64>,
+    pub(crate) intercept: f64,
+    /// linfa's model (read by the tests that compare predictions).
+    #[allow(dead_code)]
+    pub(crate) fitted: FittedLogisticRegression<f64, bool>,
+}
+
+/// Fits linfa-logistic on standardized features `z` and returns the
+/// coefficients oriented for P(churn = true) (the tests' reference).
+#[cfg(test)]
+pub(crate) fn fit_linfa_logit(
+    z: ArrayView2<'_, f64>,
+    churned: &[bool],
+    params: &LogisticParams,
+) -> Result<LinfaLogit> {
+    let n = z.nrows() as f64;
+    let valid = LogisticRegression::<f64>::default()
+        .alpha(params.alpha)
+        .max_iterations(params.max_iterations)
+        .gradient_tolerance(params.gradient_tolerance * n)
+        .check()
+        .map_err(|e| ModelError::fit_from(LOGIT, &e))?;
+    let dataset = DatasetBase::new(z, Array1::from(churned.to_vec()));
+    let fitted = valid
+        .fit(&dataset)
+        .map_err(|e| ModelError::fit_from(LOGIT, &e))?;
+    // linfa labels the *more frequent* class as its positive class (whose
+    // probability `predict_probabilities` returns): flip the signs when
+    // that is "retained".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let coefficients: Vec<f64> = fitted.params().iter().map(|b| sign * b).collect();
+    let intercept = sign * fitted.intercept();
+    Ok(LinfaLogit {
+        coefficients,
+        intercept,
+        fitted,
+    })
+}
+
+/// `log(1 + exp(eta))` without overflow.
+pub(super) fn softplus(eta: f64) -> f64 {
+    eta.max(0.0) + (-eta.abs()).exp().ln_1p()
+}
+
+/// Fits the logistic regression by Newton's method (IRLS) on the objective
+/// linfa-logistic minimises, and returns `(coefficients, intercept)` for
+/// P(churn = true).
+///
+/// Why not linfa-logistic's own L-BFGS: each of its gradient evaluations
+/// multiplies through ndarray's general matrix product, which packs the
+/// whole `n x p` matrix again, and it needs hundreds of evaluations; on
+/// 200k rows x 110 features one fit took minutes. Newton's method needs
+/// about eight passes (each builds the `p x p` Hessian, in parallel), to a
+/// gradient a thousand times below linfa's tolerance. A test checks that
+/// both reach the same probabilities.
+pub(crate) fn fit_logit_newton(
+    z: ArrayView2<'_, f64>,
+    churned: &[bool],
+    params: &LogisticParams,
+) -> Result<(Vec<f64>, f64)> {
+    let (n, p) = z.dim();
+    let rate = churned.iter().filter(|c| **c).count() as f64 / n.max(1) as f64;
+    let mut theta = vec![0.0; p + 1];
+    if rate > 0.0 && rate < 1.0 {
+        theta[0] = (rate / (1.0 - rate)).ln();
+    }
+    let y: Vec<f64> = churned.iter().map(|&c| if c { 1.0 } else { 0.0 }).collect();
+    let loss = |eta: f64, y: f64| {
+        let mu = 1.0 / (1.0 + (-eta).exp());
+        (softplus(eta) - y * eta, mu - y, mu * (1.0 - mu))
+    };
+    let mut theta = crate::newton::minimise(
+        z,
+        &y,
+        theta,
+        params.alpha,
+        &loss,
+        params.gradient_tolerance * 1e-3 * n as f64,
+        params.max_iterations.min(100),
+    )
+    .ok_or_else(|| {
+        ModelError::fit(
+            LOGIT,
+            "the Hessian is not positive definite (perfectly separable data? raise alpha)",
+        )
+    })?;
+    let intercept = theta[0];
+    Ok((theta.split_off(1), intercept))
+}
+
+/// `intercept + z . coefficients` per row (the dot product first, as linfa).
+pub(super) fn linear_predictor(
+    z: ArrayView2<'_, f64>,
+    coefficients: &[f64],
+    intercept: f64,
+) -> Vec<f64> {
+    z.rows()
+        .into_iter()
+        .map(|row| {
+            row.iter()
+                .zip(coefficients)
+                .map(|(v, b)| v * b)
+                .sum::<f64>()
+                + intercept
+        })
+        .collect()
+}
+
+impl LogisticChurnModel {
+    /// Fits the preprocessor and the logistic regression on `x` and the
+    /// churn labels (`true` = churned), unweighted. A fit whose max
+    /// |gradient| of the per-row mean log-loss stays above `1e-3` (the
+    /// optimiser stopped early) is [`ModelError::NotConverged`].
+    pub fn fit(x: &FeatureMatrix, churned: &[bool], params: &LogisticParams) -> Result<Self> {
+        params.check()?;
+        let (xs, ys, training) = training_rows(x, churned, params.max_train_rows, params.seed)?;
+        let preprocessor = Preprocessor::fit(&xs)?;
+        let z = preprocessor.transform(&xs)?;
+        let (coefficients, intercept) = fit_logit_newton(z.view(), &ys, params)?;
+        check_coefficients(LOGIT, preprocessor.n_features(), &coefficients, intercept)?;
+
+        // Gradient of the per-row mean objective at the solution.
+        let eta = linear_predictor(z.view(), &coefficients, intercept);
+        let n = ys.len() as f64;
+        let resid: Vec<f64> = eta
+            .iter()
+            .zip(&ys)
+            .map(|(e, &y)| sigmoid(*e) - if y { 1.0 } else { 0.0 })
+            .collect();
+        let mut max_abs_gradient = (resid.iter().sum::<f64>() / n).abs();
+        for (col, b) in z.columns().into_iter().zip(&coefficients) {
+            let g =
+                (col.iter().zip(&resid).map(|(v, r)| v * r).sum::<f64>() + params.alpha * b) / n;
+            max_abs_gradient = max_abs_gradient.max(g.abs());
+        }
+        if max_abs_gradient.is_nan() || max_abs_gradient > LOGIT_MAX_GRADIENT {
+            return Err(ModelError::NotConverged {
+                model: LOGIT,
+                iterations: params.max_iterations,
+                gradient_norm: max_abs_gradient,
+                detail: format!(
+                    "Newton's method stopped with max |gradient| of the mean \
+                     log-loss {max_abs_gradient:e} > {LOGIT_MAX_GRADIENT:e} (iteration limit \
+                     or a stalled step); raise max_iterations or alpha"
+                ),
+            });
+        }
+        Ok(Self {
+            preprocessor,
+            coefficients,
+            intercept,
+            training,
+            max_abs_gradient,
+        })
+    }
+
+    /// The preprocessor (feature names, medians, means, stds).
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+
+    /// Feature names, in order.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.preprocessor.feature_names()
+    }
+
+    /// Coefficients per *standardized* feature (log-odds of churn per
+    /// training standard deviation).
+    pub fn coefficients(&self) -> &[f64] {
+        &self.coefficients
+    }
+
+    /// Intercept (log-odds of churn of a customer at the training means).
+    pub fn intercept(&self) -> f64 {
+        self.intercept
+    }
+
+    /// What the model was trained on.
+    pub fn training(&self) -> TrainingSample {
+        self.training
+    }
+
+    /// Max |gradient| of the per-row mean objective at the solution.
+    pub fn max_abs_gradient(&self) -> f64 {
+        self.max_abs_gradient
+    }
+
+    /// `(intercept, coefficients)` per raw unit of each feature:
+    /// `b_j / std_j` and `intercept - sum_j b_j mean_j / std_j` (exact for
+    /// rows without missing values).
+    pub fn original_scale(&self) -> (f64, Vec<f64>) {
+        original_scale(&self.preprocessor, &self.coefficients, self.intercept)
+    }
+
+    /// Linear predictor (log-odds of churn) per row of `x`.
+    pub fn linear_predictor(&self, x: &FeatureMatrix) -> Result<Vec<f64>> {
+        let z = self.preprocessor.transform(x)?;
+        let eta = linear_predictor(z.view(), &self.coefficients, self.intercept);
+        if let Some(row) = eta.iter().position(|e| e.is_nan()) {
+            return Err(ModelError::NonFinite {
+                column: "linear predictor".into(),
+                row,
+                value: f64::NAN,
+            });
+        }
+        Ok(eta)
+    }
+
+    /// P(churn) per row of `x`: the sigmoid of the linear predictor, in
+    /// `[0, 1]`, never NaN.
+    pub fn predict_proba(&self, x: &FeatureMatrix) -> Result<Vec<f64>> {
+        Ok(self.linear_predictor(x)?.into_iter().map(sigmoid).collect())
+    }
+
+    /// Per row and feature: `coefficient x standardized value`, the
+    /// feature's contribution to the log-odds of churn relative to a
+    /// customer at the training means.
+    pub fn contributions(&self, x: &FeatureMatrix) -> Result<Array2<f64>> {
+        let mut z = self.preprocessor.transform(x)?;
+        for (mut col, b) in z.columns_mut().into_iter().zip(&self.coefficients) {
+            col.mapv_inplace(|v| v * b);
+        }
+        Ok(z)
+    }
+
+    /// Per row, the names of the (at most) `k` features that push churn up
+    /// most: the largest *positive* contributions, largest first (ties in
+    /// feature order). A customer with no positive contribution gets an
+    /// empty list.
+    pub fn top_churn_drivers(&self, x: &FeatureMatrix, k: usize) -> Result<Vec<Vec<String>>> {
+        let c = self.contributions(x)?;
+        let names = self.preprocessor.columns();
+        Ok(c.rows()
+            .into_iter()
+            .map(|row| {
+                let mut pos: Vec<(usize, f64)> = row
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|(_, v)| *v > 0.0)
+                    .collect();
+                pos.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                pos.into_iter()
+                    .take(k)
+                    .map(|(j, _)| names[j].name.clone())
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// JSON form.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| ModelError::invalid_from(LOGIT, &e))
+    }
+
+    /// Reads (and validates) the JSON form.
+    pub fn from_json(s: &str) -> Result<Self> {
+        serde_json::from_str(s).map_err(|e| ModelError::invalid_from("churn model JSON", &e))
+    }
+}
+
+/// Coefficients per raw unit from coefficients per standardized unit.
+pub(crate) fn original_scale(
+    pre: &Preprocessor,
+    coefficients: &[f64],
+    intercept: f64,
+) -> (f64, Vec<f64>) {
+    let raw: Vec<f64> = pre
+        .columns()
+        .iter()
+        .zip(coefficients)
+        .map(|(c, b)| b / c.std)
+        .collect();
+    let shift: f64 = pre
+        .columns()
+        .iter()
+        .zip(&raw)
+        .map(|(c, b)| b * c.mean)
+        .sum();
+    (intercept - shift, raw)
+}
+
+// ---------------------------------------------------------------------------
