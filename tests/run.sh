@@ -34,6 +34,8 @@ done
 curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/" || { cat "$S3LOG"; echo "S3 server did not start" >&2; exit 1; }
 curl -sf -o /dev/null -X PUT "http://127.0.0.1:$PORT/fidelis-test"
 export FIDELIS_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
+# The outage tests start S3 servers of their own (and pause them).
+export FIDELIS_TEST_MOTO="$VENV/bin/moto_server"
 
 # --- static checks -------------------------------------------------------------
 log "cargo fmt --check"

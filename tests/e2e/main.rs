@@ -4,6 +4,7 @@
 //!
 //! Grouped into one test binary (as DataFusion and uv do) to link once.
 
+mod backfill;
 mod digest;
 mod features;
 mod generate;

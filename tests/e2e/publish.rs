@@ -17,7 +17,7 @@ pub const RUN_DATE: &str = "2026-11-22";
 const CONTROL_SHARE: f64 = 0.10;
 
 /// The `[exports]` section of jobs/local.toml (the audiences users see).
-fn exports_section() -> String {
+pub fn exports_section() -> String {
     let s = std::fs::read_to_string(repo().join("jobs/local.toml")).expect("jobs/local.toml");
     s[s.find("[exports]").expect("[exports] in jobs/local.toml")..].to_string()
 }

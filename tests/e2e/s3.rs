@@ -8,6 +8,7 @@ use std::sync::Arc;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::Digest as _;
 
 use crate::support::*;
 
@@ -97,6 +98,25 @@ impl Bucket {
         self.rt
             .block_on(self.store.put(&ObjPath::from(path), bytes.into()))
             .expect("upload");
+    }
+
+    /// The committed sample below `prefix`, as a data team would land it;
+    /// returns the files uploaded.
+    fn upload_sample(&self, prefix: &str) -> usize {
+        let sample = repo().join("sample-data/retail");
+        let files = walk(&sample);
+        for file in &files {
+            let rel = file
+                .strip_prefix(&sample)
+                .expect("prefix")
+                .display()
+                .to_string();
+            self.put(
+                &format!("{prefix}/{rel}"),
+                std::fs::read(file).expect("read"),
+            );
+        }
+        files.len()
     }
 
     fn list(&self, prefix: &str) -> Vec<object_store::ObjectMeta> {
@@ -281,19 +301,7 @@ fn committed_sample_runs_from_s3_like_from_disk() {
     let prefix = unique_prefix("sample");
     let bucket = Bucket::new(&ep);
     let sample = repo().join("sample-data/retail");
-    let mut uploaded = 0;
-    for file in walk(&sample) {
-        let rel = file
-            .strip_prefix(&sample)
-            .expect("prefix")
-            .display()
-            .to_string();
-        bucket.put(
-            &format!("{prefix}/landing/{rel}"),
-            std::fs::read(&file).expect("read"),
-        );
-        uploaded += 1;
-    }
+    let uploaded = bucket.upload_sample(&format!("{prefix}/landing"));
     assert!(uploaded >= 4);
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -387,4 +395,169 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
             env: &env,
         },
     );
+}
+
+/// An S3 server of one test's own (its own moto process and port), so that
+/// pausing it stalls no other test. Killed when dropped.
+struct OwnServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let bin = std::env::var("FIDELIS_TEST_MOTO").expect(
+            "FIDELIS_TEST_MOTO is not set: run the tests with `bash tests/run.sh`, which installs the S3 server",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let curl = |args: &[&str]| {
+            Command::new("curl")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let up = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            curl(&["-sf", "-o", "/dev/null", &format!("{endpoint}/moto-api/")])
+        });
+        assert!(up, "the test's own S3 server did not start on {endpoint}");
+        assert!(curl(&["-sf", "-X", "PUT", &format!("{endpoint}/{BUCKET}")]));
+        OwnServer { child, endpoint }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The S3 server paused (SIGSTOP) while one stage runs: that stage exits 4
+/// after the configured retries, with one short message; nothing is
+/// published and the earlier run stays intact; resumed, the rest of the run
+/// publishes.
+fn outage_during(stage: &str) {
+    const STAGES: [&str; 7] = [
+        "validate", "features", "train", "score", "export", "report", "publish",
+    ];
+    let server = OwnServer::start();
+    let bucket = Bucket::new(&server.endpoint);
+    let prefix = unique_prefix(&format!("outage-{stage}"));
+    bucket.upload_sample(&format!("{prefix}/landing"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
+        .iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                format!("s3://{BUCKET}/{prefix}/landing/{t}/"),
+            )
+        })
+        .collect();
+    let inputs: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let cfg = write_config(
+        dir.path(),
+        &inputs,
+        &format!("s3://{BUCKET}/{prefix}/out"),
+        "[storage]\nmax_retries = 3\nretry_timeout_secs = 10\nrequest_timeout_secs = 2\nconnect_timeout_secs = 2\n",
+    );
+    let run_stage = |s: &str, date: &str| {
+        let mut c = fidelis();
+        with_s3_env(&mut c, &server.endpoint);
+        c.args([
+            s,
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--run-date",
+            date,
+        ])
+        .output()
+        .expect("runs")
+    };
+    // An earlier published run of the date.
+    assert_exit(&run_stage("run", "2026-11-22"), 0);
+    let manifest = format!("{prefix}/out/runs/run_date=2026-11-22/_manifest.json");
+    let before = bucket.get(&manifest);
+    let at = STAGES.iter().position(|s| *s == stage).expect("a stage");
+    for s in &STAGES[..at] {
+        assert_exit(&run_stage(s, "2026-11-22"), 0);
+    }
+    server.signal("-STOP");
+    let started = std::time::Instant::now();
+    let o = run_stage(stage, "2026-11-22");
+    let took = started.elapsed();
+    server.signal("-CONT");
+    assert_exit(&o, 4);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("storage failure"), "{err}");
+    assert!(
+        lines[0].contains(&server.endpoint) || lines[0].contains("s3://"),
+        "{err}"
+    );
+    assert!(lines[0].len() < 1_000, "a short message: {}", lines[0]);
+    assert!(took.as_secs() < 120, "{stage} took {took:?} to give up");
+    // Nothing published: the earlier manifest, and every file it names.
+    assert_eq!(bucket.get(&manifest), before, "the manifest changed");
+    let m: serde_json::Value = serde_json::from_slice(&before).expect("manifest");
+    for files in m["tables"].as_object().expect("tables").values() {
+        for f in files.as_array().expect("files") {
+            let bytes = bucket.get(&format!(
+                "{prefix}/out/{}",
+                f["path"].as_str().expect("path")
+            ));
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(&bytes)),
+                f["sha256"].as_str().expect("sha"),
+                "{}",
+                f["path"]
+            );
+        }
+    }
+    // Resumed: the stage and the rest of the run go through and publish.
+    for s in &STAGES[at..] {
+        assert_exit(&run_stage(s, "2026-11-22"), 0);
+    }
+    assert_ne!(bucket.get(&manifest), before, "the rerun published");
+}
+
+#[test]
+fn s3_paused_during_features_exits_4_and_the_rerun_publishes() {
+    outage_during("features");
+}
+
+#[test]
+fn s3_paused_during_score_exits_4_and_the_rerun_publishes() {
+    outage_during("score");
+}
+
+#[test]
+fn s3_paused_during_export_exits_4_and_the_rerun_publishes() {
+    outage_during("export");
 }

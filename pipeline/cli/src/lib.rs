@@ -32,13 +32,34 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let kind = classify(&err);
-            eprintln!("error: {err:#}");
-            if let Some(hint) = err
-                .chain()
-                .find_map(|e| e.downcast_ref::<fidelis_core::Error>())
-                .and_then(fidelis_core::Error::hint)
-            {
-                eprintln!("hint: {hint}");
+            match err.chain().find_map(fidelis_storage::storage_root) {
+                // One short line naming the operation and the URL: the
+                // stages' wrappers around it say nothing an operator needs.
+                Some(root) => {
+                    let at = err
+                        .chain()
+                        .find_map(|e| match e.downcast_ref::<fidelis_core::Error>() {
+                            Some(fidelis_core::Error::Storage { url, .. }) => {
+                                Some(format!(" at {url}"))
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    eprintln!("error: storage failure{at} after the configured retries: {root}");
+                    eprintln!(
+                        "hint: check the URL, the network and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*); nothing was published, the run can be retried"
+                    );
+                }
+                None => {
+                    eprintln!("error: {err:#}");
+                    if let Some(hint) = err
+                        .chain()
+                        .find_map(|e| e.downcast_ref::<fidelis_core::Error>())
+                        .and_then(fidelis_core::Error::hint)
+                    {
+                        eprintln!("hint: {hint}");
+                    }
+                }
             }
             tracing::error!(exit_code = kind.exit_code(), kind = ?kind, "run failed");
             ExitCode::from(u8::try_from(kind.exit_code()).unwrap_or(70))
@@ -46,8 +67,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The kind of the first fidelis error in the chain; anything else is a bug.
+/// The exit code's kind: a storage failure anywhere in the chain
+/// ([`fidelis_storage::storage_root`], whatever stage wrapped it) is
+/// `Storage`; otherwise the kind of the first fidelis error in the chain;
+/// anything else is a bug.
 pub fn classify(err: &anyhow::Error) -> ErrorKind {
+    if err
+        .chain()
+        .any(|e| fidelis_storage::storage_root(e).is_some())
+    {
+        return ErrorKind::Storage;
+    }
     err.chain()
         .find_map(|e| e.downcast_ref::<fidelis_core::Error>())
         .map(fidelis_core::Error::kind)

@@ -121,6 +121,14 @@ pub struct StorageConfig {
     /// Give up retrying a request after this many seconds.
     #[serde(default = "default_retry_timeout_secs")]
     pub retry_timeout_secs: u64,
+    /// One request (connect to the end of the body) fails after this many
+    /// seconds, and is retried. Default 30 (object_store's default).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Connecting to the store fails after this many seconds, and is
+    /// retried. Default 5 (object_store's default).
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
 }
 
 fn default_max_retries() -> usize {
@@ -129,6 +137,14 @@ fn default_max_retries() -> usize {
 
 fn default_retry_timeout_secs() -> u64 {
     180
+}
+
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    5
 }
 
 /// The models: horizons, quality floors, CLV economics and the seed.
@@ -210,6 +226,8 @@ impl Default for StorageConfig {
         Self {
             max_retries: default_max_retries(),
             retry_timeout_secs: default_retry_timeout_secs(),
+            request_timeout_secs: default_request_timeout_secs(),
+            connect_timeout_secs: default_connect_timeout_secs(),
         }
     }
 }

@@ -135,7 +135,7 @@ fn cards(d: &ReportData) -> String {
 fn data_quality(d: &ReportData) -> String {
     let v = &d.validation;
     let mut s = String::from(
-        "<section id=\"data-quality\"><h2>Data quality</h2><table><tr><th>table</th><th>files</th><th>rows read</th><th>accepted</th><th>rejected</th><th>share</th><th>rejected by reason</th></tr>",
+        "<section id=\"data-quality\"><h2>Data quality</h2><table><tr><th>table</th><th>files</th><th>rows read</th><th>accepted</th><th>rejected</th><th>after the run date</th><th>share</th><th>rejected by reason</th></tr>",
     );
     for t in &v.tables {
         let reasons: Vec<String> = t
@@ -145,12 +145,13 @@ fn data_quality(d: &ReportData) -> String {
             .collect();
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}%</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}%</td><td>{}</td></tr>",
             esc(&t.table),
             t.files.len(),
             thousands(t.rows_read),
             thousands(t.rows_accepted),
             thousands(t.rows_rejected),
+            thousands(t.rows_after_run_date),
             100.0 * t.reject_share,
             esc(&reasons.join(", "))
         );

@@ -21,16 +21,16 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::buffered::BufWriter;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{
-    BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload,
-    RetryConfig,
+    BackoffConfig, ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, ObjectStoreScheme,
+    PutPayload, RetryConfig,
 };
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::async_writer::AsyncArrowWriter;
@@ -63,6 +63,22 @@ impl std::fmt::Debug for Location {
     }
 }
 
+/// Request and connect timeouts of every remote store (`[storage]`), as
+/// client config keys: set one by one, so that what the environment set
+/// through the builders' `from_env` (`AWS_ALLOW_HTTP`, proxies, ...) stays.
+fn client_timeouts(cfg: &StorageConfig) -> [(ClientConfigKey, String); 2] {
+    [
+        (
+            ClientConfigKey::Timeout,
+            format!("{}s", cfg.request_timeout_secs),
+        ),
+        (
+            ClientConfigKey::ConnectTimeout,
+            format!("{}s", cfg.connect_timeout_secs),
+        ),
+    ]
+}
+
 fn retry_config(cfg: &StorageConfig) -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig::default(),
@@ -90,24 +106,39 @@ impl Location {
             ))
         })?;
         let retry = retry_config(cfg);
+        let timeouts = client_timeouts(cfg);
         let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
             ObjectStoreScheme::Local => Ok(Arc::new(LocalFileSystem::new())),
-            ObjectStoreScheme::AmazonS3 => AmazonS3Builder::from_env()
+            ObjectStoreScheme::AmazonS3 => timeouts
+                .into_iter()
+                .fold(AmazonS3Builder::from_env(), |b, (k, v)| {
+                    b.with_config(AmazonS3ConfigKey::Client(k), v)
+                })
                 .with_url(url.as_str())
                 .with_retry(retry)
                 .build()
                 .map(|s| Arc::new(s) as _),
-            ObjectStoreScheme::GoogleCloudStorage => GoogleCloudStorageBuilder::from_env()
+            ObjectStoreScheme::GoogleCloudStorage => timeouts
+                .into_iter()
+                .fold(GoogleCloudStorageBuilder::from_env(), |b, (k, v)| {
+                    b.with_config(GoogleConfigKey::Client(k), v)
+                })
                 .with_url(url.as_str())
                 .with_retry(retry)
                 .build()
                 .map(|s| Arc::new(s) as _),
-            ObjectStoreScheme::MicrosoftAzure => MicrosoftAzureBuilder::from_env()
+            ObjectStoreScheme::MicrosoftAzure => timeouts
+                .into_iter()
+                .fold(MicrosoftAzureBuilder::from_env(), |b, (k, v)| {
+                    b.with_config(AzureConfigKey::Client(k), v)
+                })
                 .with_url(url.as_str())
                 .with_retry(retry)
                 .build()
                 .map(|s| Arc::new(s) as _),
-            ObjectStoreScheme::Http => HttpBuilder::new()
+            ObjectStoreScheme::Http => timeouts
+                .into_iter()
+                .fold(HttpBuilder::new(), |b, (k, v)| b.with_config(k, v))
                 .with_url(url.origin().ascii_serialization())
                 .with_retry(retry)
                 .build()
@@ -255,6 +286,25 @@ impl Location {
         }
         Ok(n)
     }
+}
+
+/// The one mapping from a root cause to an exit code: an object-store
+/// failure anywhere in an error's chain (a timeout, a refused connection,
+/// retries exhausted), whatever a stage wrapped it in (DataFusion, Parquet,
+/// Arrow, an internal error), is a storage failure: exit 4, worth a retry.
+/// Returns that object-store error, whose message names the operation and
+/// the URL.
+pub fn storage_root<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a object_store::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(os) = err.downcast_ref::<object_store::Error>() {
+            return Some(os);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// Resolve `.` and `..` lexically (the path may not exist yet).
@@ -492,6 +542,27 @@ mod tests {
                 .expect("list")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_storage_failure_is_found_whatever_wraps_it() {
+        let os = || object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request: operation timed out".into(),
+        };
+        // Wrapped by a stage as an internal error, through Parquet.
+        let e = Error::internal_with(
+            "computing the scores",
+            parquet::errors::ParquetError::External(Box::new(os())),
+        );
+        let root = storage_root(&e).expect("found");
+        assert!(root.to_string().contains("timed out"), "{root}");
+        // As fidelis' own storage error.
+        assert!(storage_root(&Error::storage("s3://b/x", os())).is_some());
+        // Anything else is not a storage failure.
+        let other = Error::internal_with("x", std::io::Error::other("disk"));
+        assert!(storage_root(&other).is_none());
+        assert!(storage_root(&Error::data("t", "bad")).is_none());
     }
 
     #[tokio::test]

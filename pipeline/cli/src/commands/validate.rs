@@ -17,6 +17,7 @@ fn log_table(t: &TableReport) {
         rows_read = t.rows_read,
         rows_accepted = t.rows_accepted,
         rows_rejected = t.rows_rejected,
+        rows_after_run_date = t.rows_after_run_date,
         missing_optional_columns = ?t.missing_optional_columns,
         seconds = t.seconds,
         "table validated"
@@ -57,8 +58,8 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
 fn print_report(report: &ValidationReport) {
     println!("validation of run date {}", report.run_date);
     println!(
-        "{:<14} {:>12} {:>12} {:>10} {:>8}  rejected by reason",
-        "table", "rows read", "accepted", "rejected", "share"
+        "{:<14} {:>12} {:>12} {:>10} {:>10} {:>8}  rejected by reason",
+        "table", "rows read", "accepted", "rejected", "after D", "share"
     );
     for t in &report.tables {
         let reasons: Vec<String> = t
@@ -67,11 +68,12 @@ fn print_report(report: &ValidationReport) {
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         println!(
-            "{:<14} {:>12} {:>12} {:>10} {:>7.3}%  {}",
+            "{:<14} {:>12} {:>12} {:>10} {:>10} {:>7.3}%  {}",
             t.table,
             t.rows_read,
             t.rows_accepted,
             t.rows_rejected,
+            t.rows_after_run_date,
             100.0 * t.reject_share,
             reasons.join(" ")
         );

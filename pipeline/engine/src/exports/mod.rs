@@ -188,10 +188,15 @@ async fn export_one(
             "the filter, order_by or columns are not valid SQL over the scores: {e}"
         ))
     })?;
-    let batches = df
-        .collect()
-        .await
-        .map_err(|e| bad(format!("evaluating the filter: {e}")))?;
+    // A storage failure while evaluating is not the config's fault: kept as
+    // the source, it is exit 4 (fidelis_storage::storage_root).
+    let batches = df.collect().await.map_err(|e| {
+        if fidelis_storage::storage_root(&e).is_some() {
+            Error::internal_with(format!("exports audience `{}`", audience.name), e)
+        } else {
+            bad(format!("evaluating the filter: {e}"))
+        }
+    })?;
     let mut s = AudienceSummary {
         audience: audience.name.clone(),
         slug: audience.slug(),

@@ -98,7 +98,13 @@ pub struct TableReport {
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub rows_rejected: u64,
+    /// Rows stamped at or after D+1 00:00 UTC (for customers: signed up
+    /// then): outside the lake cut at D, neither accepted nor rejected.
+    /// `rows_read = rows_accepted + rows_rejected + rows_after_run_date`.
+    #[serde(default)]
+    pub rows_after_run_date: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Rejected rows over the rows in scope (read, less those after the run date).
     pub reject_share: f64,
     /// Optional contract columns the files do not have (filled with nulls).
     pub missing_optional_columns: Vec<String>,
@@ -353,16 +359,29 @@ async fn validate_table(
     drop(tx);
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     let mut rejected = 0u64;
+    let mut after_run_date = 0u64;
     let rejects = async {
         while let Some(bad) = rx.recv().await {
             let bad = conform(&bad, &rejects_schema, n_cols + 1)?;
+            let reasons = cast(bad.column(n_cols), &DataType::Utf8)
+                .map_err(|e| Error::internal_with("reason column", e))?;
+            let in_scope = arrow::compute::kernels::cmp::neq(
+                &reasons,
+                &arrow::array::StringArray::new_scalar(OUT_OF_SCOPE),
+            )
+            .map_err(|e| Error::internal_with("reason mask", e))?;
+            let bad = filter_record_batch(&bad, &in_scope)
+                .map_err(|e| Error::internal_with("filter", e))?;
+            after_run_date += (in_scope.len() - bad.num_rows()) as u64;
             let reasons = cast(bad.column(n_cols), &DataType::Utf8)
                 .map_err(|e| Error::internal_with("reason column", e))?;
             for r in reasons.as_string::<i32>().iter().flatten() {
                 *by_reason.entry(r.to_string()).or_default() += 1;
             }
             rejected += bad.num_rows() as u64;
-            reject_sink.write(&bad).await?;
+            if bad.num_rows() > 0 {
+                reject_sink.write(&bad).await?;
+            }
         }
         Ok::<_, Error>(())
     }
@@ -374,21 +393,24 @@ async fn validate_table(
     }
     rejects?;
     reject_sink.finish().await?;
-    if accepted + rejected != rows_read {
+    if accepted + rejected + after_run_date != rows_read {
         return Err(Error::internal(format!(
-            "{table}: rows read ({rows_read}, from the Parquet footers) != accepted ({accepted}) + rejected ({rejected})"
+            "{table}: rows read ({rows_read}, from the Parquet footers) != accepted ({accepted}) + rejected ({rejected}) + after the run date ({after_run_date})"
         )));
     }
     if table.required() && accepted == 0 {
         return Err(Error::data(
             format!("table {table} ({})", src.url()),
-            format!("no valid rows ({rows_read} read, all rejected or none at all)"),
+            format!(
+                "no valid rows on or before {run_date} ({rows_read} read, {rejected} rejected, {after_run_date} after the run date)"
+            ),
         ));
     }
-    let reject_share = if rows_read == 0 {
+    let in_scope = rows_read - after_run_date;
+    let reject_share = if in_scope == 0 {
         0.0
     } else {
-        rejected as f64 / rows_read as f64
+        rejected as f64 / in_scope as f64
     };
     Ok(TableReport {
         table: table.name().to_string(),
@@ -397,6 +419,7 @@ async fn validate_table(
         rows_read,
         rows_accepted: accepted,
         rows_rejected: rejected,
+        rows_after_run_date: after_run_date,
         rejected_by_reason: by_reason,
         reject_share,
         missing_optional_columns: missing_optional,
@@ -428,8 +451,13 @@ fn data_err(table: Table, src: &Location, e: datafusion::error::DataFusionError)
     }
 }
 
+/// The tag of a row after the run date: out of the run's scope (the lake cut
+/// at D), counted as `rows_after_run_date`, neither accepted nor rejected.
+pub const OUT_OF_SCOPE: &str = "after_run_date";
+
 /// The row rules of `docs/contract.md` as SQL over the canonical view `src`:
-/// every row comes out with a `reject_reason` (null when accepted).
+/// every row comes out with a `reject_reason` (null when accepted,
+/// [`OUT_OF_SCOPE`] when after the run date).
 fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
     let end = run_date.end_exclusive_micros();
     let end_ts = format!("arrow_cast({end}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
@@ -437,13 +465,22 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
     let all = cols.join(", ");
     let empty = |c: &str| format!("{c} IS NULL OR trim({c}) = ''");
     let dup_key = dup_key(table, has_line_id);
+    // The lake cut at D (docs/contract.md): rows stamped at or after D+1
+    // 00:00 UTC are not part of this run at all. They come out tagged
+    // OUT_OF_SCOPE, before any rule and outside the duplicate check, so a
+    // run of a past date sees exactly what a run on the cut lake sees.
+    let ts = match table {
+        Table::Purchases => "order_ts",
+        Table::Interactions => "event_ts",
+        Table::Customers => "signup_ts",
+    };
+    let out_of_scope = format!("coalesce({ts} >= {end_ts}, false)");
     let (rules, dup_reason): (Vec<(String, &str)>, &str) = match table {
         Table::Purchases => (
             vec![
                 (empty("customer_id"), "null_customer_id"),
                 (empty("order_id"), "null_order_id"),
                 ("order_ts IS NULL".into(), "null_timestamp"),
-                (format!("order_ts >= {end_ts}"), "after_run_date"),
                 (
                     "amount IS NULL OR isnan(amount) OR abs(amount) = 'Infinity'::double".into(),
                     "non_finite_amount",
@@ -455,7 +492,6 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
             vec![
                 (empty("customer_id"), "null_customer_id"),
                 ("event_ts IS NULL".into(), "null_timestamp"),
-                (format!("event_ts >= {end_ts}"), "after_run_date"),
                 (empty("channel"), "null_channel"),
                 (empty("event_type"), "null_event_type"),
                 (
@@ -468,7 +504,6 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
         Table::Customers => (
             vec![
                 (empty("customer_id"), "null_customer_id"),
-                (format!("signup_ts >= {end_ts}"), "after_run_date"),
                 (
                     "acquisition_cost IS NOT NULL AND (isnan(acquisition_cost) OR acquisition_cost < 0 OR acquisition_cost = 'Infinity'::double)".into(),
                     "negative_acquisition_cost",
@@ -489,12 +524,15 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
     format!(
         "-- one row per input row, with the first rule it breaks\n\
          WITH checked AS (\n  SELECT {all},\n    CASE\n{cases}    END AS base_reason,\n    \
+         {out_of_scope} AS out_of_scope,\n    \
          fidelis_dup_candidate({key}) AS dup_candidate\n  FROM src\n),\n\
          ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank\n  \
-         FROM checked WHERE dup_candidate\n)\n\
+         FROM checked WHERE dup_candidate AND NOT out_of_scope\n)\n\
          SELECT {all},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked\n\
          UNION ALL\n\
-         SELECT {all}, base_reason AS reject_reason\nFROM checked WHERE NOT dup_candidate",
+         SELECT {all}, base_reason AS reject_reason\nFROM checked WHERE NOT dup_candidate AND NOT out_of_scope\n\
+         UNION ALL\n\
+         SELECT {all}, '{OUT_OF_SCOPE}' AS reject_reason\nFROM checked WHERE out_of_scope",
         key = dup_key.join(", "),
         order = order.join(", "),
     )
