@@ -435,9 +435,10 @@ impl OwnServer {
         OwnServer { child, endpoint }
     }
 
+    /// Send a signal (the shell's own `kill`: no procps needed).
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill {sig} {}", self.child.id())])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill {sig}");
@@ -446,8 +447,9 @@ impl OwnServer {
 
 impl Drop for OwnServer {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
+        // Never assert here: a panic while unwinding would abort the tests.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -CONT {}", self.child.id())])
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
