@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use crate::support::*;
 
 /// Sixty days before the sample's last day (2026-11-22).
-const BACKFILL_DATE: &str = "2026-09-23";
+pub const BACKFILL_DATE: &str = "2026-09-23";
 /// 2026-09-24 00:00:00 UTC in microseconds: the end of the backfill date.
 const CUT_MICROS: i64 = 1_790_208_000_000_000;
 
@@ -40,7 +40,7 @@ fn before_cut(batch: &RecordBatch, column: &str, keep_null: bool) -> RecordBatch
 
 /// The committed sample cut at the backfill date, one file per table, as a
 /// lake that only ever received the rows up to that day.
-fn cut_sample(dst: &Path) {
+pub fn cut_sample(dst: &Path) {
     let sample = repo().join("sample-data/retail");
     for (table, column, keep_null) in [
         ("purchases", "order_ts", false),
@@ -102,11 +102,16 @@ fn a_backfill_sixty_days_back_equals_a_run_on_the_lake_cut_at_that_date() {
         &crate::publish::exports_section(),
     );
     run_date(&cfg_cut);
+    assert_same_outputs(&today.join("out"), &cut.join("out"));
+}
 
+/// The backfill's outputs (`today`) against the cut lake's (`cut`), both
+/// output roots on the local disk (the S3 variant mirrors its bucket).
+pub fn assert_same_outputs(today: &Path, cut: &Path) {
     // Every published value is the same (scores, segments, exports,
     // features, labels, models, rejects), to 1e-9.
-    let a = crate::digest::digest(&today.join("out"), BACKFILL_DATE);
-    let b = crate::digest::digest(&cut.join("out"), BACKFILL_DATE);
+    let a = crate::digest::digest(today, BACKFILL_DATE);
+    let b = crate::digest::digest(cut, BACKFILL_DATE);
     assert!(
         a.contains_key("scores") && a.contains_key("exports"),
         "{a:?}"
@@ -115,8 +120,8 @@ fn a_backfill_sixty_days_back_equals_a_run_on_the_lake_cut_at_that_date() {
 
     // What validation says of the rows after the date: counted apart, in
     // no reject; the cut lake has none.
-    let today_report = validate_json(&today.join("out"), BACKFILL_DATE);
-    let cut_report = validate_json(&cut.join("out"), BACKFILL_DATE);
+    let today_report = validate_json(today, BACKFILL_DATE);
+    let cut_report = validate_json(cut, BACKFILL_DATE);
     for (t, c) in today_report["tables"]
         .as_array()
         .expect("tables")

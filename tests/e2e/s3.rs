@@ -563,3 +563,77 @@ fn s3_paused_during_score_exits_4_and_the_rerun_publishes() {
 fn s3_paused_during_export_exits_4_and_the_rerun_publishes() {
     outage_during("export");
 }
+
+/// The backfill test of tests/e2e/backfill.rs with the inputs and the
+/// outputs on the S3 server: a run of a date sixty days back on the lake as
+/// it is gives every published value of a run on the lake cut at that date.
+#[test]
+fn a_backfill_from_s3_equals_a_run_on_the_lake_cut_at_that_date() {
+    let ep = endpoint();
+    let bucket = Bucket::new(&ep);
+    let prefix = unique_prefix("backfill");
+    let dir = tempfile::tempdir().expect("tmp");
+    bucket.upload_sample(&format!("{prefix}/today/landing"));
+    let cut = dir.path().join("cut-landing");
+    crate::backfill::cut_sample(&cut);
+    for file in walk(&cut) {
+        let rel = file
+            .strip_prefix(&cut)
+            .expect("prefix")
+            .display()
+            .to_string();
+        bucket.put(
+            &format!("{prefix}/cut/landing/{rel}"),
+            std::fs::read(&file).expect("read"),
+        );
+    }
+    for lake in ["today", "cut"] {
+        let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    format!("s3://{BUCKET}/{prefix}/{lake}/landing/{t}/"),
+                )
+            })
+            .collect();
+        let inputs: Vec<(&str, &str)> = inputs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let cfg_dir = dir.path().join(lake);
+        std::fs::create_dir_all(&cfg_dir).expect("mkdir");
+        let cfg = write_config(
+            &cfg_dir,
+            &inputs,
+            &format!("s3://{BUCKET}/{prefix}/{lake}/out"),
+            &crate::publish::exports_section(),
+        );
+        let mut c = fidelis();
+        with_s3_env(&mut c, &ep);
+        let o = c
+            .args([
+                "run",
+                "--config",
+                cfg.to_str().expect("utf8"),
+                "--run-date",
+                crate::backfill::BACKFILL_DATE,
+            ])
+            .output()
+            .expect("runs");
+        assert_exit(&o, 0);
+        // A local mirror of the output root, for the comparison.
+        let root = format!("{prefix}/{lake}/out/");
+        for meta in bucket.list(&root) {
+            let key = meta.location.to_string();
+            let rel = key.strip_prefix(&root).expect("below the root");
+            let local = dir.path().join(format!("{lake}-out")).join(rel);
+            std::fs::create_dir_all(local.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&local, bucket.get(&key)).expect("write");
+        }
+    }
+    crate::backfill::assert_same_outputs(
+        &dir.path().join("today-out"),
+        &dir.path().join("cut-out"),
+    );
+}

@@ -443,11 +443,15 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef, n: usize) -> Result<RecordBa
         .map_err(|e| Error::internal_with("building a canonical batch", e))
 }
 
+/// An error while reading an input table: a storage failure (the one
+/// mapping, [`fidelis_storage::storage_root`]) names the table's URL and is
+/// exit 4; anything else is the input's fault (exit 3), with the engine's
+/// message, which names the file or the value.
 fn data_err(table: Table, src: &Location, e: datafusion::error::DataFusionError) -> Error {
-    use datafusion::error::DataFusionError as D;
-    match e.find_root() {
-        D::ObjectStore(_) => Error::storage(src.url(), e),
-        _ => Error::data(format!("table {table} ({})", src.url()), e),
+    if fidelis_storage::storage_root(&e).is_some() {
+        Error::storage(src.url(), e)
+    } else {
+        Error::data(format!("table {table} ({})", src.url()), e)
     }
 }
 
