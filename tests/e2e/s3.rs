@@ -397,6 +397,19 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
     );
 }
 
+/// A job config whose three inputs are below `s3://fidelis-test/<landing>/`.
+fn s3_job(dir: &std::path::Path, landing: &str, out: &str, extra: &str) -> std::path::PathBuf {
+    let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
+        .iter()
+        .map(|t| (t.to_string(), format!("s3://{BUCKET}/{landing}/{t}/")))
+        .collect();
+    let inputs: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_config(dir, &inputs, out, extra)
+}
+
 /// An S3 server of one test's own (its own moto process and port), so that
 /// pausing it stalls no other test. Killed when dropped.
 struct OwnServer {
@@ -469,22 +482,9 @@ fn outage_during(stage: &str) {
     let prefix = unique_prefix(&format!("outage-{stage}"));
     bucket.upload_sample(&format!("{prefix}/landing"));
     let dir = tempfile::tempdir().expect("tmp");
-    let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
-        .iter()
-        .map(|t| {
-            (
-                t.to_string(),
-                format!("s3://{BUCKET}/{prefix}/landing/{t}/"),
-            )
-        })
-        .collect();
-    let inputs: Vec<(&str, &str)> = inputs
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let cfg = write_config(
+    let cfg = s3_job(
         dir.path(),
-        &inputs,
+        &format!("{prefix}/landing"),
         &format!("s3://{BUCKET}/{prefix}/out"),
         "[storage]\nmax_retries = 3\nretry_timeout_secs = 10\nrequest_timeout_secs = 2\nconnect_timeout_secs = 2\n",
     );
@@ -588,24 +588,11 @@ fn a_backfill_from_s3_equals_a_run_on_the_lake_cut_at_that_date() {
         );
     }
     for lake in ["today", "cut"] {
-        let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
-            .iter()
-            .map(|t| {
-                (
-                    t.to_string(),
-                    format!("s3://{BUCKET}/{prefix}/{lake}/landing/{t}/"),
-                )
-            })
-            .collect();
-        let inputs: Vec<(&str, &str)> = inputs
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
         let cfg_dir = dir.path().join(lake);
         std::fs::create_dir_all(&cfg_dir).expect("mkdir");
-        let cfg = write_config(
+        let cfg = s3_job(
             &cfg_dir,
-            &inputs,
+            &format!("{prefix}/{lake}/landing"),
             &format!("s3://{BUCKET}/{prefix}/{lake}/out"),
             &crate::publish::exports_section(),
         );
