@@ -143,15 +143,7 @@ fn run_stages(
     endpoint: Option<&str>,
     stages: &[&str],
 ) {
-    let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
-        .iter()
-        .map(|t| (t.to_string(), format!("{data}/{t}/")))
-        .collect();
-    let inputs_ref: Vec<(&str, &str)> = inputs
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let cfg = write_config(dir, &inputs_ref, out, "");
+    let cfg = job(dir, data, out, "");
     for stage in stages {
         let mut c = fidelis();
         if let Some(ep) = endpoint {
@@ -399,9 +391,14 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
 
 /// A job config whose three inputs are below `s3://fidelis-test/<landing>/`.
 fn s3_job(dir: &std::path::Path, landing: &str, out: &str, extra: &str) -> std::path::PathBuf {
+    job(dir, &format!("s3://{BUCKET}/{landing}"), out, extra)
+}
+
+/// A job config whose three inputs are below `data` (a URL or a path).
+fn job(dir: &std::path::Path, data: &str, out: &str, extra: &str) -> std::path::PathBuf {
     let inputs: Vec<(String, String)> = ["purchases", "interactions", "customers"]
         .iter()
-        .map(|t| (t.to_string(), format!("s3://{BUCKET}/{landing}/{t}/")))
+        .map(|t| (t.to_string(), format!("{data}/{t}/")))
         .collect();
     let inputs: Vec<(&str, &str)> = inputs
         .iter()

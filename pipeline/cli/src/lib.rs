@@ -32,7 +32,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let kind = classify(&err);
-            match err.chain().find_map(fidelis_storage::storage_root) {
+            match fidelis_storage::storage_root(err.as_ref()) {
                 // One short line naming the operation and the URL: the
                 // stages' wrappers around it say nothing an operator needs.
                 Some(root) => {
@@ -72,10 +72,7 @@ pub fn main() -> ExitCode {
 /// `Storage`; otherwise the kind of the first fidelis error in the chain;
 /// anything else is a bug.
 pub fn classify(err: &anyhow::Error) -> ErrorKind {
-    if err
-        .chain()
-        .any(|e| fidelis_storage::storage_root(e).is_some())
-    {
+    if fidelis_storage::storage_root(err.as_ref()).is_some() {
         return ErrorKind::Storage;
     }
     err.chain()

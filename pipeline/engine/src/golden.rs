@@ -29,8 +29,8 @@ use fidelis_core::{RunDate, Table};
 use fidelis_storage::Location;
 use fidelis_storage::layout::{Layout, RunLayout};
 
-use crate::features::{feature_vars, labels_frame, register_feature_models};
-use crate::sql::{Layer, model, model_df, render, to_plain};
+use crate::features::{feature_vars, features_frame, labels_frame, register_feature_models};
+use crate::sql::{Layer, model_df, to_plain};
 use crate::validate::canonical_schema;
 
 /// The cutoff every golden is computed at, and the labels' horizon.
@@ -51,9 +51,10 @@ fn data_lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A CSV fixture as one batch of `schema` (its header names the columns,
-/// each one of `schema`; the other columns of `schema` are null).
-fn read_csv(path: &Path, schema: &SchemaRef) -> RecordBatch {
+/// A CSV fixture as one batch. With `schema`, its header names columns of
+/// it (typed from it) and the other columns of `schema` are null; without,
+/// its header types every column (`name:type`).
+fn read_csv(path: &Path, schema: Option<&SchemaRef>) -> RecordBatch {
     let lines = data_lines(path);
     let header: Vec<String> = lines[0].split(',').map(|c| c.trim().to_string()).collect();
     let file_schema = Arc::new(Schema::new(
@@ -65,6 +66,7 @@ fn read_csv(path: &Path, schema: &SchemaRef) -> RecordBatch {
                     None => (
                         name.as_str(),
                         schema
+                            .unwrap_or_else(|| panic!("{}: `{name}` has no type", path.display()))
                             .field_with_name(name)
                             .unwrap_or_else(|_| panic!("{}: no column {name}", path.display()))
                             .data_type()
@@ -84,6 +86,9 @@ fn read_csv(path: &Path, schema: &SchemaRef) -> RecordBatch {
         .next()
         .unwrap_or_else(|| Ok(RecordBatch::new_empty(Arc::clone(&file_schema))))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let Some(schema) = schema else {
+        return batch;
+    };
     let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
@@ -126,7 +131,7 @@ async fn session() -> (SessionContext, RunLayout, tempfile::TempDir) {
     let ctx = crate::session::new_session(&engine, &[run.layout().root()]).expect("session");
     for table in Table::ALL {
         let path = golden_dir().join(format!("inputs/{}.csv", table.name()));
-        let batch = read_csv(&path, &canonical_schema(table));
+        let batch = read_csv(&path, Some(&canonical_schema(table)));
         ctx.register_batch(table.name(), batch).expect("register");
     }
     (ctx, run, dir)
@@ -149,54 +154,29 @@ async fn collect(df: datafusion::dataframe::DataFrame) -> (SchemaRef, Vec<Record
 /// The rows of a model, computed as the stages compute them.
 async fn run_model(name: &str) -> (SchemaRef, Vec<RecordBatch>) {
     let (ctx, run, _dir) = session().await;
-    let vars = feature_vars(cutoff(), true);
-    match name {
-        "labels" => {
-            return collect(
-                labels_frame(&ctx, cutoff(), HORIZON_DAYS)
-                    .await
-                    .expect("labels"),
-            )
-            .await;
-        }
-        "scores" => {
-            register_feature_models(&ctx, &run, cutoff(), &vars)
-                .await
-                .expect("models");
-            let features = model(Layer::Final, "features").expect("features");
-            let df = model_df(&ctx, "features", &render(&features, &vars).expect("render"))
-                .await
-                .expect("features");
-            ctx.register_table("features", df.into_view())
-                .expect("features view");
-            let base_path = golden_dir().join("inputs/base.csv");
-            let header = data_lines(&base_path)[0].clone();
-            let schema = Arc::new(Schema::new(
-                header
-                    .split(',')
-                    .map(|c| {
-                        let (n, t) = c.split_once(':').expect("typed header name:type");
-                        Field::new(n, parse_type(t), true)
-                    })
-                    .collect::<Vec<_>>(),
-            ));
-            ctx.register_batch("base", read_csv(&base_path, &schema))
-                .expect("base");
-            let sql =
-                crate::scores::scores_sql(&SegmentsConfig::default(), &schema).expect("scores sql");
-            return collect(ctx.sql(&sql).await.expect("scores plan")).await;
-        }
-        _ => {}
+    if name == "labels" {
+        let df = labels_frame(&ctx, cutoff(), HORIZON_DAYS).await;
+        return collect(df.expect("labels")).await;
     }
+    let vars = feature_vars(cutoff(), true);
     register_feature_models(&ctx, &run, cutoff(), &vars)
         .await
         .expect("models");
-    let sql = if name == "features" {
-        render(&model(Layer::Final, "features").expect("features"), &vars).expect("render")
-    } else {
-        format!("select * from {name}")
+    let df = match name {
+        "features" => features_frame(&ctx, &vars).await,
+        "scores" => {
+            let features = features_frame(&ctx, &vars).await.expect("features");
+            ctx.register_table("features", features.into_view())
+                .expect("features view");
+            let base = read_csv(&golden_dir().join("inputs/base.csv"), None);
+            let sql = crate::scores::scores_sql(&SegmentsConfig::default(), &base.schema())
+                .expect("scores sql");
+            ctx.register_batch("base", base).expect("base");
+            Ok(ctx.sql(&sql).await.expect("scores plan"))
+        }
+        _ => model_df(&ctx, name, &format!("select * from {name}")).await,
     };
-    collect(model_df(&ctx, name, &sql).await.expect("plan")).await
+    collect(df.expect("plan")).await
 }
 
 /// A value as the golden files write it.

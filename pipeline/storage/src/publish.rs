@@ -79,10 +79,10 @@ impl Manifest {
     }
 }
 
-/// What the caller knows about the run (everything but the files).
+/// What the caller knows about the run (everything but the files and the
+/// run date, which is the staging area's).
 #[derive(Debug, Clone)]
 pub struct RunInfo {
-    pub run_date: RunDate,
     pub run_id: String,
     pub code_version: String,
     pub config_hash: String,
@@ -157,13 +157,7 @@ fn parquet_rows(bytes: &Bytes) -> Result<u64> {
 /// `publish.before_manifest`, `publish.manifest` with the manifest upload
 /// open) so that tests can kill the process there.
 pub async fn publish(run: &RunLayout, info: RunInfo, pause: &dyn Fn(&str)) -> Result<Manifest> {
-    let d = info.run_date;
-    if d != run.run_date() {
-        return Err(Error::internal(format!(
-            "publishing run date {d} from the staging area of {}",
-            run.run_date()
-        )));
-    }
+    let d = run.run_date();
     let layout = run.layout();
     let out = layout.root();
     let mut tables: BTreeMap<String, Vec<PublishedFile>> = BTreeMap::new();

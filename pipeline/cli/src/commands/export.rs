@@ -10,7 +10,7 @@ use crate::args::RunArgs;
 
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run_date = ctx.run_date;
+    let run_date = ctx.run_date();
     let r = fidelis_engine::exports::export(&ctx.settings, &ctx.run)
         .await
         .context("export")?;

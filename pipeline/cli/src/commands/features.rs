@@ -20,7 +20,7 @@ async fn cutoff_features(
     population: Population,
 ) -> anyhow::Result<fidelis_engine::FeatureReport> {
     let (settings, run) = (&ctx.settings, &ctx.run);
-    tracing::info!(stage = "features", run_date = %ctx.run_date, as_of = %as_of, sample = population == Population::BacktestSample, "starting");
+    tracing::info!(stage = "features", run_date = %ctx.run_date(), as_of = %as_of, sample = population == Population::BacktestSample, "starting");
     let f = fidelis_engine::build_features(settings, run, as_of, population)
         .await
         .context("features")?;
@@ -64,7 +64,7 @@ async fn cutoff_features(
 /// and the plan staged last for `train` to read.
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (settings, run_date) = (&ctx.settings, ctx.run_date);
+    let (settings, run_date) = (&ctx.settings, ctx.run_date());
     let m = &settings.models;
     let current = cutoff_features(ctx, run_date, None, Population::All).await?;
     let (history, customers) = (current.history_days, current.rows);

@@ -92,7 +92,6 @@ pub(crate) fn load_settings(path: &std::path::Path) -> anyhow::Result<Settings> 
 #[derive(Debug)]
 pub(crate) struct RunContext {
     pub settings: Settings,
-    pub run_date: RunDate,
     pub run: RunLayout,
 }
 
@@ -101,11 +100,12 @@ impl RunContext {
         let settings = load_settings(&a.config)?;
         let run_date = RunDate::parse(&a.run_date)?;
         let run = Layout::from_settings(&settings)?.run(run_date);
-        Ok(RunContext {
-            settings,
-            run_date,
-            run,
-        })
+        Ok(RunContext { settings, run })
+    }
+
+    /// The run date (the staging area's).
+    pub fn run_date(&self) -> RunDate {
+        self.run.run_date()
     }
 
     /// The output root and every published table and manifest.

@@ -33,7 +33,7 @@ async fn staged_json(loc: &Location) -> anyhow::Result<serde_json::Value> {
 
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (run, run_date) = (&ctx.run, ctx.run_date);
+    let (run, run_date) = (&ctx.run, ctx.run_date());
     if run.scores().list_parquet().await?.is_empty() {
         return Err(fidelis_core::Error::config(format!(
             "nothing to publish for run date {run_date}: no staged scores at {} (run the stages first)",
@@ -56,7 +56,6 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         }
     }
     let info = RunInfo {
-        run_date,
         run_id: new_run_id(),
         code_version: code_version(),
         config_hash: ctx.settings.config_hash.clone(),

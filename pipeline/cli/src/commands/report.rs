@@ -9,7 +9,7 @@ use crate::args::RunArgs;
 
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run_date = ctx.run_date;
+    let run_date = ctx.run_date();
     tracing::info!(stage = "report", run_date = %run_date, "starting");
     let r = fidelis_report::build_report(&ctx.settings, &ctx.run, &code_version())
         .await

@@ -12,6 +12,6 @@ pub async fn command(a: RunArgs) -> anyhow::Result<()> {
     for stage in Stage::NIGHTLY {
         run_stage(stage, &ctx).await?;
     }
-    tracing::info!(stage = "run", run_date = %ctx.run_date, seconds = started.elapsed().as_secs_f64(), "run finished");
+    tracing::info!(stage = "run", run_date = %ctx.run_date(), seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())
 }

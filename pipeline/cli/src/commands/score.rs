@@ -18,7 +18,7 @@ const SCORE_BATCH: usize = 262_144;
 
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run_date = ctx.run_date;
+    let run_date = ctx.run_date();
     let model_loc = ctx.run.model();
     let bytes = model_loc.get_opt().await?.ok_or_else(|| {
         Error::config(format!(

@@ -31,7 +31,7 @@ async fn read_columns(
 /// the BTYD summaries (the feature models see only the backtest cutoffs).
 /// Reading these columns only saves seconds and a gigabyte at 1M customers.
 async fn load_current_summaries(ctx: &RunContext) -> anyhow::Result<FeatureTable> {
-    let loc = ctx.run.features(ctx.run_date);
+    let loc = ctx.run.features(ctx.run_date());
     let batches = read_columns(
         &loc,
         Some(&[
@@ -64,21 +64,24 @@ async fn load_labels(ctx: &RunContext, as_of: RunDate, horizon: u32) -> anyhow::
 /// is missing (train run on its own).
 async fn feature_plan(ctx: &RunContext) -> anyhow::Result<FeaturePlan> {
     let loc = ctx.run.feature_plan();
-    if loc.get_opt().await?.is_none() {
-        tracing::info!(stage = "train", run_date = %ctx.run_date, "no staged features for this run date: running the feature stage first");
-        // Boxed: `run_stage` also dispatches to this stage.
-        Box::pin(run_stage(Stage::Features, ctx)).await?;
-    }
-    let bytes = loc.get_opt().await?.ok_or_else(|| {
-        Error::internal(format!("{} vanished after the feature stage", loc.url()))
-    })?;
+    let bytes = match loc.get_opt().await? {
+        Some(bytes) => bytes,
+        None => {
+            tracing::info!(stage = "train", run_date = %ctx.run_date(), "no staged features for this run date: running the feature stage first");
+            // Boxed: `run_stage` also dispatches to this stage.
+            Box::pin(run_stage(Stage::Features, ctx)).await?;
+            loc.get_opt().await?.ok_or_else(|| {
+                Error::internal(format!("{} vanished after the feature stage", loc.url()))
+            })?
+        }
+    };
     Ok(serde_json::from_slice(&bytes)
         .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))?)
 }
 
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run_date = ctx.run_date;
+    let run_date = ctx.run_date();
     let m = &ctx.settings.models;
     tracing::info!(stage = "train", run_date = %run_date, "starting");
     let FeaturePlan {

@@ -31,7 +31,7 @@ fn log_table(t: &TableReport) {
 /// validates every configured table and prints the report.
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (settings, run_date) = (&ctx.settings, ctx.run_date);
+    let (settings, run_date) = (&ctx.settings, ctx.run_date());
     tracing::info!(stage = "validate", run_date = %run_date, config = %settings.config_path, "starting");
     // The first stage of a run: whatever an earlier, unfinished run of this
     // date left in the staging area goes (published outputs are elsewhere).

@@ -5,10 +5,11 @@
 //!
 //! The SQL models use three kinds of template variables, `{{ name }}`,
 //! filled in by [`crate::sql::render`]: cutoff values (`cutoff_end`,
-//! `cutoff_day`, `cutoff_date`), horizon values (`horizon_end`,
-//! `horizon_days`) and the neutral values of interaction counts and flags
-//! (`0`/`false` when the interactions table exists, `null` when it does
-//! not).
+//! `cutoff_day`, `cutoff_date`), the labels' `horizon_days` and the neutral
+//! values of interaction counts and flags (`0`/`false` when the
+//! interactions table exists, `null` when it does not). The labels' cut at
+//! the end of the horizon is `stg_order_lines` rendered with the cutoff
+//! values of that day ([`labels_frame`]).
 
 pub mod sample;
 
@@ -108,6 +109,16 @@ pub(crate) async fn register_feature_models(
         groups.push(m.name);
     }
     Ok((runs, groups))
+}
+
+/// The features table (`final/features.sql`) as a planned query over the
+/// models [`register_feature_models`] registered with the same `vars`.
+pub(crate) async fn features_frame(
+    ctx: &SessionContext,
+    vars: &[(&str, String)],
+) -> Result<datafusion::dataframe::DataFrame> {
+    let features = model(Layer::Final, "features")?;
+    model_df(ctx, &features.name, &render(&features, vars)?).await
 }
 
 /// The labels of cutoff `as_of` for `horizon_days` as a planned query over
@@ -254,8 +265,7 @@ pub async fn build_features(
     let vars = feature_vars(as_of, has_interactions);
     let (models, groups) = register_feature_models(&ctx, run, as_of, &vars).await?;
     let final_started = Instant::now();
-    let features = model(Layer::Final, "features")?;
-    let df = model_df(&ctx, &features.name, &render(&features, &vars)?).await?;
+    let df = features_frame(&ctx, &vars).await?;
     let columns: Vec<String> = df
         .schema()
         .fields()

@@ -373,8 +373,8 @@ async fn validate_table(
             let bad = filter_record_batch(&bad, &in_scope)
                 .map_err(|e| Error::internal_with("filter", e))?;
             after_run_date += (in_scope.len() - bad.num_rows()) as u64;
-            let reasons = cast(bad.column(n_cols), &DataType::Utf8)
-                .map_err(|e| Error::internal_with("reason column", e))?;
+            let reasons = arrow::compute::filter(&reasons, &in_scope)
+                .map_err(|e| Error::internal_with("filter", e))?;
             for r in reasons.as_string::<i32>().iter().flatten() {
                 *by_reason.entry(r.to_string()).or_default() += 1;
             }
