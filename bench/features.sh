@@ -40,12 +40,20 @@ url = "out"
 target_partitions = 2
 memory_limit_mb = 4096
 TOML
-VALIDATED="$W/out/_staging/run_date=$RUN_DATE/validated"
+# The newest finished attempt of a stage in the run validate recorded
+# (docs/publishing.md, "Overlapping runs").
+staged() {
+  local date="$W/out/_staging/run_date=$RUN_DATE" run marker token
+  run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$date/_run.json")
+  marker=$(ls "$date/run_id=$run/_finished/$1/"*.json | sort | tail -1)
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["attempts"][sys.argv[2]])' "$marker" "$1")
+  echo "$date/run_id=$run/attempt=$token"
+}
 # Validation is the input of both engines, not part of the comparison: done once.
-if [ ! -f "$W/out/_staging/run_date=$RUN_DATE/validate.json" ]; then
+if [ ! -f "$W/out/_staging/run_date=$RUN_DATE/_run.json" ]; then
   "$BIN" validate --config "$W/job.toml" --run-date "$RUN_DATE" --log-format json 2>"$W/validate.log"
 fi
-FIDELIS_OUT="$W/out/_staging/run_date=$RUN_DATE/features/as_of=$RUN_DATE/part-00000.parquet"
+VALIDATED="$(staged validate)/validated"
 
 # One timed run: wall seconds and peak RSS (MiB) from /usr/bin/time -v.
 timed() {
@@ -67,6 +75,7 @@ for i in $(seq 1 "$RUNS"); do
   D_T+=("$t"); D_M+=("$m")
   echo "run $i: fidelis ${F_T[-1]} s ${F_M[-1]} MiB, duckdb ${D_T[-1]} s ${D_M[-1]} MiB" >&2
 done
+FIDELIS_OUT="$(staged features-as-of)/features/as_of=$RUN_DATE/part-00000.parquet"
 "$PY" bench/compare_features.py "$FIDELIS_OUT" "$W/duckdb-features.parquet"
 
 "$PY" - "$W" "$N" "${F_T[*]}" "${F_M[*]}" "${D_T[*]}" "${D_M[*]}" <<'PY'

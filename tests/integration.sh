@@ -66,6 +66,8 @@ log "airflow db migrate"
 $AF/airflow db migrate >"$AIRFLOW_HOME/migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/migrate.log"; fail "airflow db migrate"; }
 log "DAG folder imports (Airflow only logs import errors, so check them here)"
 $AF/python tests/airflow/check_runs.py imports
+log "the pod DAG against the production config (memory, spill volume, lease)"
+$AF/python tests/airflow/check_runs.py resources jobs/s3-production.toml
 for logical in 2026-11-22 2026-11-23; do
   log "airflow dags test fidelis_nightly_bash $logical (run date = the day before)"
   $AF/airflow dags test fidelis_nightly_bash "$logical" >"$W/dags-$logical.log" 2>&1 \
@@ -73,6 +75,28 @@ for logical in 2026-11-22 2026-11-23; do
   $AF/python tests/airflow/check_runs.py success "$logical"
 done
 cp "$W"/dags-*.log "$ARTIFACTS/" 2>/dev/null || true
+
+log "a clear of the finished DAG run of 2026-11-23 republishes its date under a new publish id"
+manifest=$W/out/runs/run_date=2026-11-22/_manifest.json
+field() { python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$manifest" "$1"; }
+before_publish=$(field 'm["run_id"]'); before_run=$(field 'm["staged"]["run_id"]')
+airflow_run=$($AF/python tests/airflow/check_runs.py run-id 2026-11-23)
+case "$before_run" in
+  fidelis_nightly_bash.*) ;;
+  *) fail "the DAG's run id is not the DAG id and Airflow's run_id: $before_run" ;;
+esac
+$AF/airflow tasks clear fidelis_nightly_bash -s 2026-11-23 -e 2026-11-23 -y >"$W/clear.log" 2>&1 \
+  || { tail -20 "$W/clear.log"; fail "airflow tasks clear"; }
+for stage in validate features train score export report publish; do
+  $AF/airflow tasks test fidelis_nightly_bash "$stage" "$airflow_run" >>"$W/cleared-run.log" 2>&1 \
+    || { tail -30 "$W/cleared-run.log"; fail "the cleared run's $stage"; }
+done
+after_publish=$(field 'm["run_id"]'); after_run=$(field 'm["staged"]["run_id"]')
+[ "$after_run" = "$before_run" ] || fail "the cleared run ran as $after_run, not as the same run $before_run"
+[ "$after_publish" != "$before_publish" ] || fail "the cleared run did not draw a new publish id ($after_publish)"
+[ "$(find "$W/out/scores/run_date=2026-11-22" -mindepth 1 -maxdepth 1 -name 'run_id=*' | wc -l)" = 1 ] \
+  || fail "more than one publish id of 2026-11-22 left in scores/"
+echo "cleared run $before_run republished 2026-11-22: publish id $before_publish -> $after_publish" >&2
 
 log "the published outputs of both runs"
 sql() { "$BIN" sql --config "$W/job.toml" --format csv "$1" 2>/dev/null | tail -n +2; }

@@ -15,11 +15,21 @@ end of the day before: every task passes ``--run-date {{ macros.ds_add(ds,
 -1) }}`` (docs/contract.md, "Time"). Re-running a DAG run re-runs the same
 date and replaces that date's published outputs atomically.
 
+Run id. Every task passes ``--run-id`` = the DAG id and Airflow's
+``run_id`` mapped onto ``[A-Za-z0-9_.-]`` (Airflow's ids hold ``:`` and
+``+``): the stages of one DAG run share their staging and the date's lease;
+a zombie task and its retry, or a cleared DAG run, are the same run again;
+the two DAGs are different runs. Each stage attempt writes its own folder,
+and publish draws a fresh publish id, so a clear of a finished DAG run
+republishes the date under a new id (docs/publishing.md, "Overlapping
+runs").
+
 Exit codes (``fidelis --help``): 0 ok; 2 usage/config, 3 bad input data and
 5 model below its quality floor fail the task at once, since a retry would
-fail the same way; 4 (storage) and 70 (internal) are retried with
-exponential backoff. Nothing is published before the last task, so a
-failed run leaves the previous publication untouched.
+fail the same way; 4 (storage), 75 (another run holds the run date, or this
+run lost its lease) and 70 (internal) are retried with exponential backoff.
+Nothing is published before the last task, so a failed run leaves the
+previous publication untouched.
 """
 
 from __future__ import annotations
@@ -42,6 +52,12 @@ STAGES = ["validate", "features", "train", "score", "export", "report", "publish
 NO_RETRY = {2: "usage or config error", 3: "bad input data", 5: "model below its quality floor"}
 
 RUN_DATE = "{{ macros.ds_add(ds, -1) }}"
+RUN_ID = "{{ (dag.dag_id ~ '.' ~ run_id) | fidelis_run_id }}"
+
+
+def fidelis_run_id(airflow_run_id: str) -> str:
+    """Airflow's run id as a fidelis run id: [A-Za-z0-9_.-] only."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", airflow_run_id)[:200]
 
 DEFAULT_ARGS = {
     "owner": "data-platform",
@@ -96,6 +112,7 @@ def nightly_dag(dag_id: str, description: str, make_task, params: dict) -> DAG:
         params=params,
         tags=["fidelis", "churn", "clv"],
         doc_md=__doc__,
+        user_defined_filters={"fidelis_run_id": fidelis_run_id},
     ) as dag:
         previous = None
         for stage in STAGES:
@@ -114,6 +131,21 @@ CONFIG_VOLUME = k8s.V1Volume(
     config_map=k8s.V1ConfigMapVolumeSource(name="fidelis-jobs"),
 )
 CONFIG_MOUNT = k8s.V1VolumeMount(name="fidelis-jobs", mount_path="/jobs", read_only=True)
+# DataFusion spills sorts and joins past `[engine] memory_limit_mb` to
+# `[engine] spill_dir` (/scratch in jobs/s3-production.toml): node disk, not
+# memory (an emptyDir of medium "Memory" would count against the limit).
+SPILL_VOLUME = k8s.V1Volume(
+    name="fidelis-spill",
+    empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="100Gi"),
+)
+SPILL_MOUNT = k8s.V1VolumeMount(name="fidelis-spill", mount_path="/scratch")
+# The pod's memory: the DataFusion pool (`memory_limit_mb`) plus what lives
+# outside it (the validation's key hashes, the model matrices, Parquet
+# buffers) stays under 80% of the limit (docs/operations.md, "Memory";
+# tests/airflow/check_runs.py checks it against the production config).
+POD_MEMORY_LIMIT = "16Gi"
+POD_MEMORY_REQUEST = "14Gi"
+OUTSIDE_POOL_MIB = 2560
 
 
 def pod_task(stage: str) -> FidelisPodOperator:
@@ -122,14 +154,14 @@ def pod_task(stage: str) -> FidelisPodOperator:
         name=f"fidelis-{stage}",
         namespace="{{ params.namespace }}",
         image="{{ params.image }}",
-        arguments=[stage, "--config", "{{ params.config }}", "--run-date", RUN_DATE],
+        arguments=[stage, "--config", "{{ params.config }}", "--run-date", RUN_DATE, "--run-id", RUN_ID],
         env_vars={"FIDELIS_LOG_FORMAT": "json"},
         env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name="fidelis-object-store"))],
-        volumes=[CONFIG_VOLUME],
-        volume_mounts=[CONFIG_MOUNT],
+        volumes=[CONFIG_VOLUME, SPILL_VOLUME],
+        volume_mounts=[CONFIG_MOUNT, SPILL_MOUNT],
         container_resources=k8s.V1ResourceRequirements(
-            requests={"cpu": "2", "memory": "6Gi"},
-            limits={"memory": "8Gi"},
+            requests={"cpu": "2", "memory": POD_MEMORY_REQUEST},
+            limits={"memory": POD_MEMORY_LIMIT},
         ),
         get_logs=True,
         on_finish_action="delete_pod",
@@ -155,6 +187,7 @@ def bash_task(stage: str) -> FidelisBashOperator:
         bash_command=(
             '"{{ params.fidelis_bin }}" ' + stage
             + ' --config "{{ params.config }}" --run-date ' + RUN_DATE
+            + " --run-id " + RUN_ID
         ),
         env={"FIDELIS_LOG_FORMAT": "json"},
         append_env=True,

@@ -266,9 +266,10 @@ fn run_features(root: &std::path::Path, extra: &[&str]) {
 fn rfm_and_trends_match_hand_computed_values() {
     let (_dir, root) = fixture();
     run_features(&root, &["--as-of", CUTOFF]);
-    let f = by_customer(&root.join(format!(
-        "out/_staging/run_date={RUN_DATE}/features/as_of={CUTOFF}"
-    )));
+    let f = by_customer(
+        &staged(&root.join("out"), RUN_DATE, "features-as-of")
+            .join(format!("features/as_of={CUTOFF}")),
+    );
     // The spine: A, B, C bought; D signed up and visited; F signed up after
     // the cutoff and G only visited after it: neither exists yet.
     let mut ids: Vec<&String> = f.keys().collect();
@@ -353,9 +354,10 @@ fn rfm_and_trends_match_hand_computed_values() {
         ],
     );
     // Text features.
-    let batches = read_parquet_dir(&root.join(format!(
-        "out/_staging/run_date={RUN_DATE}/features/as_of={CUTOFF}"
-    )));
+    let batches = read_parquet_dir(
+        &staged(&root.join("out"), RUN_DATE, "features-as-of")
+            .join(format!("features/as_of={CUTOFF}")),
+    );
     let ids = strings(&batches, "customer_id");
     let a = ids
         .iter()
@@ -549,9 +551,10 @@ fn rfm_and_trends_match_hand_computed_values() {
 fn labels_cover_the_horizon_after_the_cutoff() {
     let (_dir, root) = fixture();
     run_features(&root, &["--as-of", CUTOFF, "--label-horizon", "10"]);
-    let l = by_customer(&root.join(format!(
-        "out/_staging/run_date={RUN_DATE}/labels/as_of={CUTOFF}/horizon=10"
-    )));
+    let l = by_customer(
+        &staged(&root.join("out"), RUN_DATE, "features-as-of")
+            .join(format!("labels/as_of={CUTOFF}/horizon=10")),
+    );
     // The population: customers with an order day on or before C (not D).
     let mut ids: Vec<&String> = l.keys().collect();
     ids.sort();
@@ -657,9 +660,10 @@ fn later_events_change_no_feature() {
             ]),
             0,
         );
-        tables.push(by_customer(&root.join(format!(
-            "out/_staging/run_date={run_date}/features/as_of={cutoff}"
-        ))));
+        tables.push(by_customer(
+            &staged(&root.join("out"), run_date, "features-as-of")
+                .join(format!("features/as_of={cutoff}")),
+        ));
     }
     assert!(tables[0].len() > 500, "{}", tables[0].len());
     assert_same_features(
@@ -741,9 +745,10 @@ fn time_zones_are_instants_and_days_are_utc() {
         CUTOFF,
     ]);
     assert_exit(&o, 0);
-    let f = by_customer(&root.join(format!(
-        "out/_staging/run_date={RUN_DATE}/features/as_of={CUTOFF}"
-    )));
+    let f = by_customer(
+        &staged(&root.join("out"), RUN_DATE, "features-as-of")
+            .join(format!("features/as_of={CUTOFF}")),
+    );
     check(
         &f,
         "X",

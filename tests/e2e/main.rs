@@ -8,6 +8,7 @@ mod backfill;
 mod digest;
 mod features;
 mod generate;
+mod overlap;
 mod packaging;
 mod publish;
 mod s3;

@@ -56,7 +56,7 @@ fn sql_rows(cfg: &Path, query: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
@@ -242,7 +242,7 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
 }
 
 /// (path, sha256) of every file a manifest names.
-fn all_files(m: &serde_json::Value) -> Vec<(String, String)> {
+pub fn all_files(m: &serde_json::Value) -> Vec<(String, String)> {
     let mut v = Vec::new();
     for files in m["tables"].as_object().expect("tables").values() {
         for f in files.as_array().expect("files") {
@@ -306,9 +306,31 @@ fn assert_intact(outputs: &Outputs, manifest_bytes: &[u8], what: &str) {
     }
 }
 
-/// Run the job; kill `publish` with SIGKILL at each pause point; check the
-/// first run's outputs each time; rerun and compare the scores.
+/// The lease of the SIGKILL test: short, so that the killed holder's lease
+/// expires within the test.
+const SHORT_LEASE_MINUTES: f64 = 0.1;
+
+/// Wait until a lease of [`SHORT_LEASE_MINUTES`] taken now has expired.
+fn wait_for_expiry() {
+    std::thread::sleep(std::time::Duration::from_secs_f64(
+        SHORT_LEASE_MINUTES * 60.0 + 0.5,
+    ));
+}
+
+/// Run the job; kill `publish` with SIGKILL at each pause point (holding
+/// the date's lease and the publish lease); check the first run's outputs
+/// each time, and that the next publish is refused with exit 75 until the
+/// killed one's lease expires; then a run with a new id is refused until
+/// the lease expires, takes it over, and gives the same scores.
 pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
+    let text = std::fs::read_to_string(cfg).expect("config");
+    let text = text.replacen(
+        "[output]\n",
+        &format!("[output]\nlease_minutes = {SHORT_LEASE_MINUTES}\n"),
+        1,
+    );
+    assert!(text.contains("lease_minutes"), "{text}");
+    std::fs::write(cfg, text).expect("config");
     let cfg_s = cfg.to_str().expect("utf8");
     let job = |stage: &str| {
         let mut c = fidelis();
@@ -333,10 +355,10 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
         let mut child = c.spawn().expect("spawn");
-        let stderr = child.stderr.take().expect("stderr");
+        let pipe = child.stderr.take().expect("stderr");
         let mut paused = false;
         let mut log = String::new();
-        for line in BufReader::new(stderr).lines() {
+        for line in BufReader::new(pipe).lines() {
             let line = line.expect("line");
             log.push_str(&line);
             log.push('\n');
@@ -349,12 +371,49 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
         child.kill().expect("SIGKILL");
         child.wait().expect("wait");
         assert_intact(outputs, &first, point);
+        // The killed publish still holds the publish lease: refused.
+        let o = job("publish").output().expect("runs");
+        assert_exit(&o, 75);
+        assert!(
+            stderr(&o).contains("another publish of run date"),
+            "{}",
+            stderr(&o)
+        );
+        assert_intact(outputs, &first, point);
+        wait_for_expiry();
     }
 
-    // A full rerun completes, replaces the date's outputs and cleans the
+    // The last killed publish held the date's lease too (for the run id
+    // validate recorded): a run with a new id is refused until it expires,
+    // then takes it over, replaces the date's outputs and cleans the
     // leftovers of the killed publishes; the scores are the same.
+    let mut c = job("publish");
+    c.env("FIDELIS_FAULT_PAUSE", "publish.data")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = c.spawn().expect("spawn");
+    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+        if line.expect("line").contains("paused at publish.data") {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let o = job("run").output().expect("runs");
+    assert_exit(&o, 75);
+    assert!(
+        stderr(&o).contains("another run holds run date"),
+        "{}",
+        stderr(&o)
+    );
+    wait_for_expiry();
     let o = job("run").output().expect("runs");
     assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("took over an expired lease"),
+        "{}",
+        stderr(&o)
+    );
     let second = (outputs.read)(&manifest_path).expect("manifest");
     let second_m: serde_json::Value = serde_json::from_slice(&second).expect("json");
     assert_ne!(first_m["run_id"], second_m["run_id"]);
@@ -381,8 +440,9 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     }
 }
 
-#[test]
-fn sigkill_while_publishing_to_the_local_disk() {
+/// Run `body` with a sample job writing to a temporary local output root
+/// and read access to it (the local twin of `s3::with_s3_outputs`).
+pub fn with_local_outputs(body: &dyn Fn(&Path, &Outputs)) {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
     let cfg = sample_job(dir.path(), &out.to_string_lossy());
@@ -398,7 +458,7 @@ fn sigkill_while_publishing_to_the_local_disk() {
             })
             .collect()
     };
-    sigkill_leaves_the_published_run_intact(
+    body(
         &cfg,
         &Outputs {
             read: &read,
@@ -409,13 +469,27 @@ fn sigkill_while_publishing_to_the_local_disk() {
 }
 
 #[test]
+fn sigkill_while_publishing_to_the_local_disk() {
+    with_local_outputs(&sigkill_leaves_the_published_run_intact);
+}
+
+#[test]
 fn a_corrupt_staged_artifact_is_an_internal_error_70() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
     let cfg = sample_job(dir.path(), &out.to_string_lossy());
-    let models = out.join(format!("_staging/run_date={RUN_DATE}/models"));
+    // A finished train attempt of run R whose model file is corrupt.
+    let run_dir = out.join(format!("_staging/run_date={RUN_DATE}/run_id=R"));
+    let models = run_dir.join("attempt=T/models");
     std::fs::create_dir_all(&models).expect("mkdir");
     std::fs::write(models.join("model.json"), b"{ not json").expect("write");
+    std::fs::create_dir_all(run_dir.join("_finished/train")).expect("mkdir");
+    std::fs::write(
+        run_dir.join("_finished/train/attempt=T.json"),
+        br#"{"run_id": "R", "attempts": {"train": "T"}}"#,
+    )
+    .expect("marker");
+    std::fs::write(run_dir.join("../_run.json"), br#"{"run_id": "R"}"#).expect("current run");
     let o = run(&[
         "score",
         "--config",

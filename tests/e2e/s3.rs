@@ -119,6 +119,28 @@ impl Bucket {
         files.len()
     }
 
+    /// The key prefix of the newest finished attempt of `stage` in the run
+    /// that validated `run_date` last, below the output prefix `out` (the
+    /// bucket's twin of `support::staged`).
+    fn staged(&self, out: &str, run_date: &str, stage: &str) -> String {
+        let date = format!("{out}/_staging/run_date={run_date}");
+        let current: serde_json::Value =
+            serde_json::from_slice(&self.get(&format!("{date}/_run.json"))).expect("json");
+        let run = format!("{date}/run_id={}", current["run_id"].as_str().expect("id"));
+        let mut markers: Vec<String> = self
+            .list(&format!("{run}/_finished/{stage}"))
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect();
+        markers.sort();
+        let newest = markers.last().expect("a finished attempt");
+        let lineage: serde_json::Value = serde_json::from_slice(&self.get(newest)).expect("json");
+        format!(
+            "{run}/attempt={}",
+            lineage["attempts"][stage].as_str().expect("token")
+        )
+    }
+
     fn list(&self, prefix: &str) -> Vec<object_store::ObjectMeta> {
         use futures::TryStreamExt;
         let p = ObjPath::from(prefix);
@@ -226,7 +248,7 @@ fn generate_and_validate_round_trip_through_s3() {
 
     // 3. Read the S3 outputs back and compare.
     let bucket = Bucket::new(&ep);
-    let stage = format!("{prefix}/out/_staging/run_date=2025-06-30");
+    let stage = bucket.staged(&format!("{prefix}/out"), "2025-06-30", "validate");
     let s3_report: serde_json::Value =
         serde_json::from_slice(&bucket.get(&format!("{stage}/validate.json"))).expect("json");
     assert_same_counts(
@@ -319,19 +341,21 @@ fn committed_sample_runs_from_s3_like_from_disk() {
         &stages,
     );
 
-    let stage = "_staging/run_date=2026-11-22";
+    let validated = bucket.staged(&format!("{prefix}/out"), "2026-11-22", "validate");
     let s3_report: serde_json::Value =
-        serde_json::from_slice(&bucket.get(&format!("{prefix}/out/{stage}/validate.json")))
-            .expect("json");
+        serde_json::from_slice(&bucket.get(&format!("{validated}/validate.json"))).expect("json");
     assert_same_counts(
         &s3_report,
         &validate_json(&local.path().join("out"), "2026-11-22"),
     );
 
     // The feature SQL reads the same from S3 as from the disk.
-    let features = format!("{stage}/features/as_of=2026-11-22");
+    let features = format!(
+        "{}/features/as_of=2026-11-22",
+        bucket.staged(&format!("{prefix}/out"), "2026-11-22", "features")
+    );
     let (listed, other): (Vec<_>, Vec<_>) = bucket
-        .list(&format!("{prefix}/out/{features}"))
+        .list(&features)
         .into_iter()
         .partition(|m| m.location.extension() == Some("parquet"));
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -349,16 +373,20 @@ fn committed_sample_runs_from_s3_like_from_disk() {
     )
     .expect("write");
     let from_s3 = crate::features::by_customer(copy.path());
-    let from_disk = crate::features::by_customer(&local.path().join(format!("out/{features}")));
+    let from_disk = crate::features::by_customer(
+        &crate::support::staged(&local.path().join("out"), "2026-11-22", "features")
+            .join("features/as_of=2026-11-22"),
+    );
     assert!(from_disk.len() > 4000, "{}", from_disk.len());
     crate::features::assert_same_features(&from_s3, &from_disk, "from S3", "from disk");
 }
 
-#[test]
-fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
+/// Run `body` with a sample job writing to a fresh prefix of the test
+/// bucket and read access to that output root.
+fn with_s3_outputs(name: &str, body: &dyn Fn(&std::path::Path, &crate::publish::Outputs)) {
     let ep = endpoint();
     let dir = tempfile::tempdir().expect("tmp");
-    let prefix = unique_prefix("publish");
+    let prefix = unique_prefix(name);
     let cfg = crate::publish::sample_job(dir.path(), &format!("s3://{BUCKET}/{prefix}/out"));
     let bucket = Bucket::new(&ep);
     let read = |p: &str| -> Option<Vec<u8>> {
@@ -372,14 +400,15 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
         })
     };
     let list = |p: &str| -> Vec<String> {
+        let skip = format!("{prefix}/out/");
         bucket
             .list(&format!("{prefix}/out/{p}"))
             .into_iter()
-            .map(|m| m.location.to_string())
+            .map(|m| m.location.to_string().trim_start_matches(&skip).to_string())
             .collect()
     };
     let env = |c: &mut Command| with_s3_env(c, &ep);
-    crate::publish::sigkill_leaves_the_published_run_intact(
+    body(
         &cfg,
         &crate::publish::Outputs {
             read: &read,
@@ -387,6 +416,46 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
             env: &env,
         },
     );
+}
+
+#[test]
+fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
+    with_s3_outputs(
+        "publish",
+        &crate::publish::sigkill_leaves_the_published_run_intact,
+    );
+}
+
+#[test]
+fn overlapping_runs_of_one_date_on_s3() {
+    with_s3_outputs("overlap", &crate::overlap::overlapping_runs_of_one_date);
+}
+
+/// The leases and the finished markers rest on create-only writes: the
+/// test server must refuse a second `PutMode::Create` (`If-None-Match: *`)
+/// of the same key and keep the first object (some S3-compatible servers
+/// ignore the header: garage, for one).
+#[test]
+fn the_s3_server_honours_if_none_match() {
+    let bucket = Bucket::new(&endpoint());
+    let key = ObjPath::from(format!("{}/create-only", unique_prefix("if-none-match")));
+    let create = |body: &'static str| {
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        bucket
+            .rt
+            .block_on(bucket.store.put_opts(&key, body.into(), opts))
+    };
+    create("first").expect("the first create-only write");
+    match create("second") {
+        Err(object_store::Error::AlreadyExists { .. }) => {}
+        other => panic!(
+            "the S3 test server does not honour If-None-Match: a second create-only write of {key} gave {other:?}; pick a server that does (docs/publishing.md)"
+        ),
+    }
+    assert_eq!(bucket.get(key.as_ref()).as_ref(), b"first");
 }
 
 /// A job config whose three inputs are below `s3://fidelis-test/<landing>/`.

@@ -126,11 +126,39 @@ pub fn write_config(dir: &Path, inputs: &[(&str, &str)], out: &str, extra: &str)
 
 /// The validation report a run staged.
 pub fn validate_json(out: &Path, run_date: &str) -> serde_json::Value {
-    let p = out.join(format!("_staging/run_date={run_date}/validate.json"));
+    let p = staged(out, run_date, "validate").join("validate.json");
     serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .expect("json")
 }
 
 pub fn schema_ref(fields: Vec<arrow::datatypes::Field>) -> Arc<arrow::datatypes::Schema> {
     Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// The folder of the newest finished attempt of `stage` (`validate`,
+/// `features`, `features-as-of`, `train`, ...) in the run that validated
+/// `run_date` last, below a local output root: where that stage's outputs
+/// are (docs/publishing.md, "Overlapping runs").
+pub fn staged(out: &Path, run_date: &str, stage: &str) -> PathBuf {
+    let date = out.join(format!("_staging/run_date={run_date}"));
+    let current: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(date.join("_run.json")).expect("the current run of the date"),
+    )
+    .expect("json");
+    let run = date.join(format!(
+        "run_id={}",
+        current["run_id"].as_str().expect("run_id")
+    ));
+    let mut markers: Vec<PathBuf> = std::fs::read_dir(run.join("_finished").join(stage))
+        .unwrap_or_else(|e| panic!("no finished {stage} in {}: {e}", run.display()))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    markers.sort();
+    let newest = markers.last().expect("a finished attempt");
+    let lineage: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(newest).expect("marker")).expect("json");
+    run.join(format!(
+        "attempt={}",
+        lineage["attempts"][stage].as_str().expect("token")
+    ))
 }

@@ -8,7 +8,7 @@ use fidelis_models::metrics::roc_auc;
 use fidelis_train::ModelSet;
 use fidelis_train::table::FeatureTable;
 
-use crate::support::{assert_exit, read_parquet_dir, repo, run, strings, write_config};
+use crate::support::{self, assert_exit, read_parquet_dir, repo, run, strings, write_config};
 
 const RUN_DATE: &str = "2026-11-22";
 
@@ -66,7 +66,8 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
     let cfg = cfg.to_string_lossy();
     let o = run(&["run", "--config", &cfg, "--run-date", RUN_DATE]);
     assert_exit(&o, 0);
-    let staged = dir.path().join(format!("out/_staging/run_date={RUN_DATE}"));
+    let out = dir.path().join("out");
+    let staged = support::staged(&out, RUN_DATE, "train");
     let model_json = std::fs::read(staged.join("models/model.json")).expect("model.json");
     let set: ModelSet = serde_json::from_slice(&model_json).expect("model");
     let metrics: serde_json::Value = serde_json::from_slice(
@@ -83,8 +84,10 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
         assert!(t["fallback"].is_null(), "{t}");
     }
 
-    let scores = read_parquet_dir(&staged.join("scores"));
-    let features = read_parquet_dir(&staged.join(format!("features/as_of={RUN_DATE}")));
+    let scores = read_parquet_dir(&support::staged(&out, RUN_DATE, "score").join("scores"));
+    let features = read_parquet_dir(
+        &support::staged(&out, RUN_DATE, "features").join(format!("features/as_of={RUN_DATE}")),
+    );
     let table = FeatureTable::from_batches(&features, "features").expect("features");
     let truth = read_parquet_dir(&repo().join("sample-data/retail/truth"));
     let truth_days = column_by_id(&truth, "order_days_90d");
@@ -130,7 +133,12 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
     // Deterministic: training again gives byte-identical models.
     let o = run(&["train", "--config", &cfg, "--run-date", RUN_DATE]);
     assert_exit(&o, 0);
-    let again = std::fs::read(staged.join("models/model.json")).expect("model.json");
+    let retrained = support::staged(&out, RUN_DATE, "train");
+    assert_ne!(
+        retrained, staged,
+        "the second training is an attempt of its own"
+    );
+    let again = std::fs::read(retrained.join("models/model.json")).expect("model.json");
     assert!(
         model_json == again,
         "a second training gave different models"
@@ -207,7 +215,7 @@ fn backtest_sample_is_a_subset_with_identical_features_and_labels() {
             &run(&["features", "--config", &cfg, "--run-date", RUN_DATE]),
             0,
         );
-        staged.push(d.join(format!("out/_staging/run_date={RUN_DATE}")));
+        staged.push(support::staged(&d.join("out"), RUN_DATE, "features"));
     }
     let plan = |d: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(d.join("_stages/features.json")).expect("plan"))

@@ -385,7 +385,7 @@ fn every_rule_quarantines_its_rows_with_a_reason() {
 
     // The accepted purchases: the canonical schema, the last second of the run
     // date is in (naive taken as UTC), the good twin of o9 is kept.
-    let stage = root.join(format!("out/_staging/run_date={RUN_DATE}"));
+    let stage = staged(&root.join("out"), RUN_DATE, "validate");
     let valid = read_parquet_dir(&stage.join("validated/purchases"));
     assert_eq!(rows(&valid), 3);
     let schema = valid[0].schema();
@@ -433,12 +433,16 @@ fn too_many_rejects_stop_the_run_with_exit_3() {
     let err = stderr(&o);
     assert!(err.contains("max_reject_share"), "{err}");
     assert!(err.contains("table purchases"), "{err}");
-    // The rejects are staged for the operator to look at.
+    // The rejects are staged for the operator to look at, where the error
+    // says (the attempt did not finish: no later stage reads it).
+    let at = err
+        .split("rejected rows are staged at file://")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("the error names the rejects: {err}"));
     assert!(
-        root.join(format!(
-            "out/_staging/run_date={RUN_DATE}/rejects/table=purchases"
-        ))
-        .exists()
+        std::path::Path::new(at).join("table=purchases").exists(),
+        "{at}"
     );
 }
 

@@ -12,7 +12,7 @@ use crate::logging::LogFormat;
     name = "fidelis",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FIDELIS_GIT_COMMIT"), ")"),
     about = "Churn and customer-lifetime-value pipeline: validated reads, DataFusion features, BTYD + linfa models, consent-checked segments.",
-    after_help = "Exit codes: 0 ok, 2 usage/config, 3 bad input data, 4 storage failure (retry), 5 model below its quality floor, 70 internal error."
+    after_help = "Exit codes: 0 ok, 2 usage/config, 3 bad input data, 4 storage failure (retry), 5 model below its quality floor, 70 internal error, 75 another run holds the run date (retry later)."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -67,6 +67,12 @@ pub struct RunArgs {
     /// before its logical date.
     #[arg(long)]
     pub run_date: String,
+    /// The run these stages belong to ([A-Za-z0-9_.-]; the DAG passes
+    /// Airflow's run_id mapped onto these). Default: `run` and `validate`
+    /// draw a fresh one; any other stage uses the one validate recorded for
+    /// the run date.
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -50,11 +50,30 @@ pub struct InputsConfig {
     pub customers: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// Root URL or path under which every output is published.
     pub url: String,
+    /// How long a run's lease on its run date lasts without a heartbeat
+    /// (docs/publishing.md, "Overlapping runs"): longer than the DAG's
+    /// longest retry delay plus a quarter of itself. Fractions are allowed
+    /// (tests use a few seconds).
+    #[serde(default = "default_lease_minutes")]
+    pub lease_minutes: f64,
+}
+
+fn default_lease_minutes() -> f64 {
+    120.0
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            url: String::new(),
+            lease_minutes: default_lease_minutes(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -260,6 +279,8 @@ pub struct Settings {
     pub config_hash: String,
     pub inputs: Vec<TableInput>,
     pub output_url: String,
+    /// `[output] lease_minutes`.
+    pub lease_minutes: f64,
     pub validation: ValidationConfig,
     pub engine: EngineConfig,
     pub storage: StorageConfig,
@@ -334,6 +355,12 @@ impl ConfigFile {
         if self.output.url.trim().is_empty() {
             return Err(Error::config(format!("{origin}: output.url is empty")));
         }
+        if !(self.output.lease_minutes.is_finite() && self.output.lease_minutes > 0.0) {
+            return Err(Error::config(format!(
+                "{origin}: output.lease_minutes must be a positive number of minutes, got {}",
+                self.output.lease_minutes
+            )));
+        }
         for (table, map) in &self.columns {
             let Some(t) = Table::ALL.into_iter().find(|t| t.name() == table) else {
                 return Err(Error::config(format!(
@@ -374,6 +401,7 @@ impl ConfigFile {
             config_hash: String::new(),
             inputs,
             output_url: resolve_location(&self.output.url, base),
+            lease_minutes: self.output.lease_minutes,
             validation: self.validation,
             engine,
             storage: self.storage,

@@ -17,6 +17,9 @@ pub enum ErrorKind {
     Storage,
     /// A model is below its quality floor: nothing is published (exit 5).
     Quality,
+    /// Another run holds the run date (its lease), or this run lost its
+    /// lease: retry later (exit 75, `EX_TEMPFAIL`).
+    Busy,
     /// A bug in fidelis (exit 70, `EX_SOFTWARE`).
     Internal,
 }
@@ -30,6 +33,7 @@ impl ErrorKind {
             ErrorKind::Data => 3,
             ErrorKind::Storage => 4,
             ErrorKind::Quality => 5,
+            ErrorKind::Busy => 75,
             ErrorKind::Internal => 70,
         }
     }
@@ -64,6 +68,11 @@ pub enum Error {
         #[source]
         source: Option<Source>,
     },
+
+    /// Another run of the date holds its lease, or this run lost it
+    /// (docs/publishing.md, "Overlapping runs").
+    #[error("run date busy: {message}")]
+    Busy { message: String },
 
     /// Anything that should not happen: a bug.
     #[error("internal error: {message}")]
@@ -115,6 +124,12 @@ impl Error {
         }
     }
 
+    pub fn busy(message: impl fmt::Display) -> Self {
+        Error::Busy {
+            message: message.to_string(),
+        }
+    }
+
     pub fn internal(message: impl fmt::Display) -> Self {
         Error::Internal {
             message: message.to_string(),
@@ -152,6 +167,7 @@ impl Error {
             Error::Data { .. } => ErrorKind::Data,
             Error::Storage { .. } => ErrorKind::Storage,
             Error::Quality { .. } => ErrorKind::Quality,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::Internal { .. } => ErrorKind::Internal,
         }
     }
@@ -163,10 +179,13 @@ impl Error {
                 Some("check the config file against jobs/local.toml and docs/contract.md")
             }
             Error::Data { .. } => Some(
-                "fix the input (or map your column names in [columns.<table>] of the config); rejected rows are under _staging/run_date=<D>/rejects/",
+                "fix the input (or map your column names in [columns.<table>] of the config); rejected rows are staged in the validate attempt the error names (rejects/)",
             ),
             Error::Storage { .. } => Some(
                 "check the URL and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*); the run can be retried",
+            ),
+            Error::Busy { .. } => Some(
+                "nothing was changed; retry later (the Airflow DAG retries exit 75 with backoff)",
             ),
             Error::Quality { .. } | Error::Internal { .. } => None,
         }
@@ -218,6 +237,7 @@ mod tests {
         );
         assert_eq!(Error::quality("x").kind().exit_code(), 5);
         assert_eq!(Error::internal("x").kind().exit_code(), 70);
+        assert_eq!(Error::busy("x").kind().exit_code(), 75);
     }
 
     #[test]

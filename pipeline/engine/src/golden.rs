@@ -123,7 +123,9 @@ async fn session() -> (SessionContext, RunLayout, tempfile::TempDir) {
         &StorageConfig::default(),
     )
     .expect("root");
-    let run = Layout::new(root).run(cutoff());
+    let run = Layout::new(root)
+        .run(cutoff(), "golden")
+        .with_attempt(fidelis_storage::layout::Step::Features, "golden");
     let engine = EngineConfig {
         target_partitions: Some(2),
         ..EngineConfig::default()

@@ -30,7 +30,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{
     BackoffConfig, ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, ObjectStoreScheme,
-    PutPayload, RetryConfig,
+    PutMode, PutOptions, PutPayload, RetryConfig,
 };
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::async_writer::AsyncArrowWriter;
@@ -41,7 +41,9 @@ use url::Url;
 use fidelis_core::config::{StorageConfig, is_url};
 use fidelis_core::{Error, Result};
 
+pub mod attempt;
 pub mod layout;
+pub mod lease;
 pub mod publish;
 mod reader;
 pub use reader::ObjectReader;
@@ -261,6 +263,25 @@ impl Location {
             .map_err(|e| Error::storage(self.url(), e))
     }
 
+    /// Create one object only if none exists at this path (S3: a PUT with
+    /// `If-None-Match: *`; a local disk: create-if-absent). `Ok(false)`
+    /// when it already exists: the existing object is left as it was.
+    pub async fn put_create(&self, bytes: impl Into<Bytes>) -> Result<bool> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path, PutPayload::from_bytes(bytes.into()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(Error::storage(self.url(), e)),
+        }
+    }
+
     /// Read one object; `None` when it does not exist.
     pub async fn get_opt(&self) -> Result<Option<Bytes>> {
         match self.store.get(&self.path).await {
@@ -270,6 +291,15 @@ impl Location {
                 .map(Some)
                 .map_err(|e| Error::storage(self.url(), e)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(self.url(), e)),
+        }
+    }
+
+    /// Delete the object at this location (one that does not exist is no
+    /// error).
+    pub async fn delete(&self) -> Result<()> {
+        match self.store.delete(&self.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::storage(self.url(), e)),
         }
     }

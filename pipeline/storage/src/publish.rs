@@ -1,15 +1,17 @@
 //! Atomic publishing (docs/contract.md, "Outputs and publishing").
 //!
-//! Stages write under `<out>/_staging/run_date=D/`. [`publish`] copies each
-//! published table to `<out>/<table>/run_date=D/run_id=<id>/` (new objects,
-//! never an overwrite in place), then writes
+//! Stages write into attempt folders below `<out>/_staging/run_date=D/`
+//! ([`crate::attempt`]). [`publish`] copies each published table of the
+//! attempts a run's lineage names to `<out>/<table>/run_date=D/run_id=<P>/`
+//! under a fresh publish id P (new objects, never an overwrite in place),
+//! checks that the run still holds its leases, then writes
 //! `<out>/runs/run_date=D/_manifest.json`: the commit point (every path from
-//! [`crate::layout`]). Only after it
-//! does it remove the date's other run_ids (older runs, and leftovers of a
-//! killed run). The staging folder stays for inspection until the next run
-//! of the date starts (its validate stage clears it). Readers resolve a date through its
-//! manifest, so a run killed at any point leaves the last manifest and every
-//! file it names intact.
+//! [`crate::layout`]). Only after it does it remove the date's other
+//! publish ids (older publishes, and leftovers of a killed one): safe, as
+//! the publish lease lets one publish of a date run at a time. The staging
+//! folder stays for inspection until a run with another id validates the
+//! date. Readers resolve a date through its manifest, so a run killed at
+//! any point leaves the last manifest and every file it names intact.
 //!
 //! The manifest is written with a multipart upload (one part): on S3 the
 //! object appears only when the upload completes, on a local disk
@@ -27,7 +29,9 @@ use sha2::{Digest, Sha256};
 use fidelis_core::{Error, Result, RunDate};
 
 use crate::Location;
+use crate::attempt::Lineage;
 use crate::layout::{Layout, MANIFEST_FILE, PUBLISHED_TABLES, RunLayout};
+use crate::lease::Lease;
 
 /// The manifest format.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -50,7 +54,12 @@ pub struct PublishedFile {
 pub struct Manifest {
     pub manifest_version: u32,
     pub run_date: String,
+    /// The publish id: the `run_id=` folders of this publication.
     pub run_id: String,
+    /// The run (`--run-id`, Airflow's run id) and the stage attempts whose
+    /// outputs were published; absent in manifests written before attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<Lineage>,
     /// The binary's version and commit.
     pub code_version: String,
     /// SHA-256 of the config file's bytes.
@@ -152,11 +161,19 @@ fn parquet_rows(bytes: &Bytes) -> Result<u64> {
     Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
-/// Publish the staged outputs of a run (see the module docs). `pause` is
-/// called at the named points (`publish.data` after the first file,
-/// `publish.before_manifest`, `publish.manifest` with the manifest upload
-/// open) so that tests can kill the process there.
-pub async fn publish(run: &RunLayout, info: RunInfo, pause: &dyn Fn(&str)) -> Result<Manifest> {
+/// Publish the staged outputs of a run (see the module docs): the attempts
+/// of `run`'s lineage. Every lease of `leases` is checked before the
+/// manifest is written: a run that lost one publishes nothing (its copies
+/// are removed) and fails with exit 75. `pause` is called at the named
+/// points (`publish.data` after the first file, `publish.before_manifest`,
+/// `publish.manifest` with the manifest upload open) so that tests can kill
+/// the process there.
+pub async fn publish(
+    run: &RunLayout,
+    info: RunInfo,
+    leases: &[&Lease],
+    pause: &dyn Fn(&str),
+) -> Result<Manifest> {
     let d = run.run_date();
     let layout = run.layout();
     let out = layout.root();
@@ -209,13 +226,25 @@ pub async fn publish(run: &RunLayout, info: RunInfo, pause: &dyn Fn(&str)) -> Re
         }
     }
     pause("publish.before_manifest");
+    for lease in leases {
+        if let Err(e) = lease.check().await {
+            for table in PUBLISHED_TABLES {
+                layout
+                    .published_run(table, d, &info.run_id)
+                    .delete_all()
+                    .await?;
+            }
+            return Err(e);
+        }
+    }
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         run_date: d.to_string(),
         run_id: info.run_id.clone(),
+        staged: Some(run.lineage().clone()),
         code_version: info.code_version,
         config_hash: info.config_hash,
-        published_at: chrono_now(),
+        published_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         inputs: info.inputs,
         models: info.models,
         exports: info.exports,
@@ -247,18 +276,11 @@ pub async fn publish(run: &RunLayout, info: RunInfo, pause: &dyn Fn(&str)) -> Re
         for meta in date_dir.list_all().await? {
             let run_part = meta.location.parts().nth(prefix);
             if run_part.as_ref().map(|p| p.as_ref()) != Some(keep.as_str()) {
-                delete(out, &meta.location).await?;
+                Location::at(out, meta.location).delete().await?;
             }
         }
     }
     Ok(manifest)
-}
-
-async fn delete(out: &Location, path: &ObjPath) -> Result<()> {
-    match out.store().delete(path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(Error::storage(out.url_of(path), e)),
-    }
 }
 
 fn relative(out: &Location, path: &ObjPath) -> String {
@@ -267,37 +289,6 @@ fn relative(out: &Location, path: &ObjPath) -> String {
         .map(|p| p.as_ref().to_string())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn chrono_now() -> String {
-    // RFC 3339 in UTC from the system clock, without a chrono dependency.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, dd) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -309,11 +300,5 @@ mod tests {
         assert_eq!(csv_records(b"a,b\n1,2\n3,4\n"), 2);
         assert_eq!(csv_records(b"a,b\n1,\"x\ny\"\n3,4"), 2);
         assert_eq!(csv_records(b"a,b\n"), 0);
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
     }
 }

@@ -40,9 +40,9 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
             a.capped
         );
     }
-    ctx.record_duration("export", started).await
+    ctx.record_duration(started).await
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Export, &super::Job::new(&a, false).await?).await
 }

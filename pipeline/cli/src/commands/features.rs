@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use fidelis_core::RunDate;
 use fidelis_engine::Population;
+use fidelis_storage::layout::Step;
 use fidelis_train::plan::FeaturePlan;
 
 use super::RunContext;
@@ -101,19 +102,25 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         .put(serde_json::to_vec_pretty(&plan)?)
         .await?;
     tracing::info!(stage = "features", run_date = %run_date, cutoffs = plan.feature_cutoffs.len(), label_sets = plan.label_pairs.len(), seconds = started.elapsed().as_secs_f64(), "done");
-    ctx.record_duration("features", started).await
+    ctx.record_duration(started).await
 }
 
 pub async fn command(a: FeaturesArgs) -> anyhow::Result<()> {
-    let ctx = RunContext::new(&a.run)?;
+    let job = super::Job::new(&a.run, false).await?;
     match &a.as_of {
-        Some(s) => cutoff_features(&ctx, RunDate::parse(s)?, a.label_horizon, Population::All)
+        Some(s) => {
+            let as_of = RunDate::parse(s)?;
+            super::in_attempt(&job, Some(Step::FeaturesAsOf), async |ctx: &RunContext| {
+                cutoff_features(ctx, as_of, a.label_horizon, Population::All)
+                    .await
+                    .map(drop)
+            })
             .await
-            .map(drop),
+        }
         None if a.label_horizon.is_some() => Err(fidelis_core::Error::config(
             "--label-horizon needs --as-of (the feature stage computes the labels the backtests need)",
         )
         .into()),
-        None => stage(&ctx).await,
+        None => super::run_stage(super::Stage::Features, &job).await,
     }
 }

@@ -18,10 +18,12 @@ mod sql;
 mod train;
 mod validate;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use fidelis_core::{RunDate, Settings};
-use fidelis_storage::layout::{Layout, RunLayout};
+use fidelis_core::{ErrorKind, RunDate, Settings};
+use fidelis_storage::attempt;
+use fidelis_storage::layout::{Layout, RunLayout, Step};
+use fidelis_storage::lease::{Lease, LeaseKind};
 use sha2::{Digest, Sha256};
 
 use crate::args::{Command, RunArgs};
@@ -67,9 +69,24 @@ impl Stage {
     ];
 }
 
-/// Run one stage for the context's run date.
-pub(crate) async fn run_stage(stage: Stage, ctx: &RunContext) -> anyhow::Result<()> {
-    match stage {
+impl Stage {
+    /// The attempt folder kind of the stage (publish stages nothing).
+    fn step(self) -> Option<Step> {
+        match self {
+            Stage::Validate => Some(Step::Validate),
+            Stage::Features => Some(Step::Features),
+            Stage::Train => Some(Step::Train),
+            Stage::Score => Some(Step::Score),
+            Stage::Export => Some(Step::Export),
+            Stage::Report => Some(Step::Report),
+            Stage::Publish => None,
+        }
+    }
+}
+
+/// Run one stage of a run, as one attempt ([`in_attempt`]).
+pub(crate) async fn run_stage(stage: Stage, job: &Job) -> anyhow::Result<()> {
+    in_attempt(job, stage.step(), async |ctx: &RunContext| match stage {
         Stage::Validate => validate::stage(ctx).await,
         Stage::Features => features::stage(ctx).await,
         Stage::Train => train::stage(ctx).await,
@@ -77,7 +94,8 @@ pub(crate) async fn run_stage(stage: Stage, ctx: &RunContext) -> anyhow::Result<
         Stage::Export => export::stage(ctx).await,
         Stage::Report => report::stage(ctx).await,
         Stage::Publish => publish::stage(ctx).await,
-    }
+    })
+    .await
 }
 
 /// Load the config and resolve it into settings (with the config's hash).
@@ -87,22 +105,78 @@ pub(crate) fn load_settings(path: &std::path::Path) -> anyhow::Result<Settings> 
     Ok(settings)
 }
 
-/// What every stage of one run date works with: the settings, the run date
-/// and the paths of the run (the output root is resolved once, here).
+/// One run of a run date, as the command line names it: the settings, the
+/// output root (resolved once, here), the date and the run id.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub settings: Settings,
+    pub layout: Layout,
+    pub run_date: RunDate,
+    pub run_id: String,
+}
+
+impl Job {
+    /// The run of the arguments. Without `--run-id`, a run that starts
+    /// with validate (`draw`: `fidelis run`, `fidelis validate`) draws a
+    /// fresh id; any other stage takes the id validate recorded for the
+    /// date.
+    pub async fn new(a: &RunArgs, draw: bool) -> anyhow::Result<Job> {
+        let settings = load_settings(&a.config)?;
+        let run_date = RunDate::parse(&a.run_date)?;
+        let layout = Layout::from_settings(&settings)?;
+        let run_id = match &a.run_id {
+            Some(id) => {
+                attempt::check_run_id(id)?;
+                id.clone()
+            }
+            None if draw => attempt::fresh_id(),
+            None => attempt::current_run(&layout, run_date)
+                .await?
+                .ok_or_else(|| {
+                    fidelis_core::Error::config(format!(
+                        "no run of run date {run_date} has been validated at {}: run `fidelis validate` first, or pass --run-id",
+                        layout.root().url()
+                    ))
+                })?,
+        };
+        Ok(Job {
+            settings,
+            layout,
+            run_date,
+            run_id,
+        })
+    }
+
+    fn lease_ttl(&self) -> Duration {
+        Duration::from_secs_f64(self.settings.lease_minutes * 60.0)
+    }
+
+    /// Take or join a lease of the run date.
+    pub async fn lease(&self, kind: LeaseKind, owner: &str) -> anyhow::Result<Lease> {
+        Ok(Lease::acquire(
+            &self.layout.leases(self.run_date),
+            kind,
+            self.run_date,
+            owner,
+            self.lease_ttl(),
+        )
+        .await?)
+    }
+}
+
+/// What one stage attempt works with: the settings, the paths of the run
+/// (the attempts it reads, the one it writes), the date's lease and the
+/// attempt's token.
 #[derive(Debug)]
 pub(crate) struct RunContext {
     pub settings: Settings,
     pub run: RunLayout,
+    pub step: Option<Step>,
+    pub lease: Lease,
+    pub token: String,
 }
 
 impl RunContext {
-    pub fn new(a: &RunArgs) -> anyhow::Result<Self> {
-        let settings = load_settings(&a.config)?;
-        let run_date = RunDate::parse(&a.run_date)?;
-        let run = Layout::from_settings(&settings)?.run(run_date);
-        Ok(RunContext { settings, run })
-    }
-
     /// The run date (the staging area's).
     pub fn run_date(&self) -> RunDate {
         self.run.run_date()
@@ -113,13 +187,127 @@ impl RunContext {
         self.run.layout()
     }
 
-    /// Record how long a stage took, for the manifest.
-    pub async fn record_duration(&self, stage: &str, started: Instant) -> anyhow::Result<()> {
-        self.run
-            .duration(stage)
-            .put(serde_json::to_vec(&started.elapsed().as_secs_f64())?)
-            .await?;
+    /// Record how long the attempt took, for the manifest.
+    pub async fn record_duration(&self, started: Instant) -> anyhow::Result<()> {
+        if let Some(step) = self.step {
+            self.run
+                .duration(step)
+                .put(serde_json::to_vec(&started.elapsed().as_secs_f64())?)
+                .await?;
+        }
         Ok(())
+    }
+}
+
+/// Renew a lease every quarter of it until aborted (the task of a running
+/// attempt); stops, saying so, when the lease was lost.
+pub(crate) fn heartbeat(mut lease: Lease) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = lease.heartbeat_interval();
+        loop {
+            tokio::time::sleep(every).await;
+            match lease.heartbeat().await {
+                Ok(true) => {
+                    tracing::debug!(generation = lease.record().generation, "lease renewed")
+                }
+                Ok(false) => {
+                    tracing::warn!(run_date = %lease.record().run_date, owner = %lease.record().owner, "this run lost its lease: its attempt will not be marked finished");
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "lease heartbeat failed; trying again"),
+            }
+        }
+    })
+}
+
+/// One attempt of a stage (`step`; `None`: publish) of a run
+/// (docs/publishing.md, "Overlapping runs"): take or join the date's lease
+/// (exit 75 when another run holds it), read the newest finished attempt
+/// of the stage before and its lineage, write into a fresh attempt folder
+/// while a heartbeat renews the lease, and mark the attempt finished only
+/// if the lease is still this run's. A failure a retry cannot mend (exit
+/// 2, 3, 5) frees the date for the next run.
+pub(crate) async fn in_attempt(
+    job: &Job,
+    step: Option<Step>,
+    f: impl AsyncFnOnce(&RunContext) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (d, run_id) = (job.run_date, job.run_id.as_str());
+    let lease = job.lease(LeaseKind::Date, run_id).await?;
+    tracing::info!(run_date = %d, run_id, lease_generation = lease.record().generation, stage = step.map_or("publish", Step::name), "holding the run date");
+    let base = job.layout.run(d, run_id);
+    if step == Some(Step::Validate) {
+        // The first stage of a run: no other run of the date can be
+        // running (this run holds the lease), so what the others staged
+        // goes; this run's earlier attempts stay until it is replaced.
+        attempt::record_current_run(&job.layout, d, run_id).await?;
+        let left = attempt::clear_other_runs(&job.layout, d, run_id).await?;
+        if left > 0 {
+            tracing::info!(
+                stage = "validate",
+                files = left,
+                "removed what other runs of this date staged"
+            );
+        }
+    }
+    let upstream = match step {
+        Some(s) => s.upstream(),
+        None => Some(Step::Report),
+    };
+    let run = match upstream {
+        None => base,
+        Some(up) => {
+            let mut found = attempt::latest_finished(&base, up).await?;
+            if found.is_none() && step == Some(Step::Train) {
+                tracing::info!(stage = "train", run_date = %d, run_id, "no finished feature stage in this run: running it first");
+                // Boxed: `run_stage` also leads here.
+                Box::pin(run_stage(Stage::Features, job)).await?;
+                found = attempt::latest_finished(&base, up).await?;
+            }
+            let lineage = found.ok_or_else(|| {
+                fidelis_core::Error::config(format!(
+                    "nothing to {} for run date {d}: the {} stage has not finished in run {run_id} (run the stages before it first)",
+                    step.map_or("publish", Step::name),
+                    up.name()
+                ))
+            })?;
+            base.with_lineage(lineage)
+        }
+    };
+    let token = attempt::fresh_id();
+    let run = match step {
+        Some(s) => run.with_attempt(s, &token),
+        None => run,
+    };
+    let ctx = RunContext {
+        settings: job.settings.clone(),
+        run,
+        step,
+        lease: lease.clone(),
+        token,
+    };
+    let beat = heartbeat(lease.clone());
+    let result = f(&ctx).await;
+    beat.abort();
+    match result {
+        Ok(()) => {
+            if let Some(s) = step {
+                lease.check().await?;
+                attempt::mark_finished(&ctx.run, s).await?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if matches!(
+                crate::classify(&e),
+                ErrorKind::Config | ErrorKind::Data | ErrorKind::Quality
+            ) && lease.check().await.is_ok()
+                && let Err(r) = lease.release().await
+            {
+                tracing::warn!(error = %r, "could not release the run date's lease");
+            }
+            Err(e)
+        }
     }
 }
 

@@ -7,22 +7,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 use fidelis_storage::Location;
-use fidelis_storage::publish::{RunInfo, publish};
-use sha2::{Digest, Sha256};
+use fidelis_storage::attempt::fresh_id;
+use fidelis_storage::layout::Step;
+use fidelis_storage::lease::{Lease, LeaseKind};
+use fidelis_storage::publish::{Manifest, RunInfo, publish};
 
 use super::{RunContext, code_version};
 use crate::args::RunArgs;
-
-/// A new run id: UTC time of the publish and 8 hex digits that make two
-/// publishes in the same second differ. Ids only name folders: no output
-/// value depends on them.
-fn new_run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let salt = Sha256::digest(format!("{}-{}", now.as_nanos(), std::process::id()));
-    format!("{}-{}", now.as_secs(), &hex::encode(salt)[..8])
-}
 
 async fn staged_json(loc: &Location) -> anyhow::Result<serde_json::Value> {
     Ok(match loc.get_opt().await? {
@@ -31,6 +22,10 @@ async fn staged_json(loc: &Location) -> anyhow::Result<serde_json::Value> {
     })
 }
 
+/// The publish stage: under the date's lease and a publish lease of its
+/// own (one publish of a date at a time), the outputs of the attempts that
+/// report's newest finished attempt read, under a fresh publish id; then
+/// both leases are freed (the run is over).
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
     let (run, run_date) = (&ctx.run, ctx.run_date());
@@ -41,22 +36,54 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let out = ctx.layout().root();
+    let publishing = Lease::acquire(
+        &ctx.layout().leases(run_date),
+        LeaseKind::Publish,
+        run_date,
+        &ctx.token,
+        ctx.lease.heartbeat_interval() * 4,
+    )
+    .await?;
+    // Another publish of this run may have finished (and freed the date)
+    // while this one waited: then there is nothing left to do.
+    if let Err(e) = ctx.lease.check().await {
+        let _ = publishing.release().await;
+        return Err(e.into());
+    }
+    let beat = super::heartbeat(publishing.clone());
+    let published = publish_staged(ctx, &publishing).await;
+    beat.abort();
+    if let Err(e) = publishing.release().await {
+        tracing::warn!(error = %e, "could not release the publish lease");
+    }
+    let m = published?;
+    if let Err(e) = ctx.lease.clone().release().await {
+        tracing::warn!(error = %e, "could not release the run date's lease");
+    }
+    let files: usize = m.tables.values().map(Vec::len).sum();
+    tracing::info!(stage = "publish", run_date = %run_date, run_id = %ctx.run.run_id(), publish_id = %m.run_id, files, seconds = started.elapsed().as_secs_f64(), "published");
+    println!(
+        "published run {} of {run_date} (publish id {}): {files} files -> {}",
+        ctx.run.run_id(),
+        m.run_id,
+        ctx.layout().manifest(run_date).url()
+    );
+    Ok(())
+}
+
+async fn publish_staged(ctx: &RunContext, publishing: &Lease) -> anyhow::Result<Manifest> {
+    let run = &ctx.run;
     let mut durations = BTreeMap::new();
-    for meta in run.durations().list_all().await? {
-        let name = meta
-            .location
-            .filename()
-            .unwrap_or_default()
-            .trim_end_matches(".json")
-            .to_string();
-        let v = staged_json(&Location::at(out, meta.location.clone())).await?;
-        if let Some(s) = v.as_f64() {
-            durations.insert(name, s);
+    for name in run.lineage().attempts.keys() {
+        let Some(step) = Step::from_name(name) else {
+            continue;
+        };
+        if let Some(s) = staged_json(&run.duration(step)).await?.as_f64() {
+            durations.insert(name.clone(), s);
         }
     }
     let info = RunInfo {
-        run_id: new_run_id(),
+        run_id: fresh_id(),
         code_version: code_version(),
         config_hash: ctx.settings.config_hash.clone(),
         inputs: staged_json(&run.validation_report()).await?,
@@ -64,19 +91,12 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         exports: staged_json(&run.export_summary()).await?,
         durations,
     };
-    let m = publish(run, info, &crate::env::pause_point)
+    let leases = [&ctx.lease, publishing];
+    publish(run, info, &leases, &crate::env::pause_point)
         .await
-        .context("publish")?;
-    let files: usize = m.tables.values().map(Vec::len).sum();
-    tracing::info!(stage = "publish", run_date = %run_date, run_id = %m.run_id, files, seconds = started.elapsed().as_secs_f64(), "published");
-    println!(
-        "published run {} of {run_date}: {files} files -> {}",
-        m.run_id,
-        ctx.layout().manifest(run_date).url()
-    );
-    Ok(())
+        .context("publish")
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Publish, &super::Job::new(&a, false).await?).await
 }

@@ -25,9 +25,9 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     }
     tracing::info!(stage = "report", run_date = %run_date, bytes = r.bytes, charts = r.charts, seconds = started.elapsed().as_secs_f64(), "report written");
     println!("report for {run_date}: {} charts -> {}", r.charts, r.url);
-    ctx.record_duration("report", started).await
+    ctx.record_duration(started).await
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Report, &super::Job::new(&a, false).await?).await
 }

@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
-use super::{RunContext, Stage, run_stage};
+use super::{Job, Stage, run_stage};
 use crate::args::RunArgs;
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    let ctx = RunContext::new(&a)?;
+    let job = Job::new(&a, true).await?;
     let started = Instant::now();
     for stage in Stage::NIGHTLY {
-        run_stage(stage, &ctx).await?;
+        run_stage(stage, &job).await?;
     }
-    tracing::info!(stage = "run", run_date = %ctx.run_date(), seconds = started.elapsed().as_secs_f64(), "run finished");
+    tracing::info!(stage = "run", run_date = %job.run_date, run_id = %job.run_id, seconds = started.elapsed().as_secs_f64(), "run finished");
     Ok(())
 }

@@ -66,9 +66,9 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     for (name, n) in &report.next_actions {
         println!("  next action {name:<16} {n:>9}");
     }
-    ctx.record_duration("score", started).await
+    ctx.record_duration(started).await
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Score, &super::Job::new(&a, false).await?).await
 }

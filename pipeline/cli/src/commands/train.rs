@@ -13,7 +13,7 @@ use fidelis_train::plan::{FeaturePlan, cutoffs};
 use fidelis_train::table::{FeatureTable, LabelTable};
 use fidelis_train::{ClvSettings, TargetWindows, TrainInputs, TrainReport};
 
-use super::{RunContext, Stage, run_stage};
+use super::RunContext;
 use crate::args::RunArgs;
 
 async fn read_columns(
@@ -60,21 +60,17 @@ async fn load_labels(ctx: &RunContext, as_of: RunDate, horizon: u32) -> anyhow::
     Ok(LabelTable::from_batches(&batches, &loc.url())?)
 }
 
-/// The staged plan of this run date, or the feature stage run now when it
-/// is missing (train run on its own).
+/// The plan the feature stage of this run's lineage staged (when train
+/// runs on its own before any feature stage, [`super::in_attempt`] runs
+/// that stage first).
 async fn feature_plan(ctx: &RunContext) -> anyhow::Result<FeaturePlan> {
     let loc = ctx.run.feature_plan();
-    let bytes = match loc.get_opt().await? {
-        Some(bytes) => bytes,
-        None => {
-            tracing::info!(stage = "train", run_date = %ctx.run_date(), "no staged features for this run date: running the feature stage first");
-            // Boxed: `run_stage` also dispatches to this stage.
-            Box::pin(run_stage(Stage::Features, ctx)).await?;
-            loc.get_opt().await?.ok_or_else(|| {
-                Error::internal(format!("{} vanished after the feature stage", loc.url()))
-            })?
-        }
-    };
+    let bytes = loc.get_opt().await?.ok_or_else(|| {
+        Error::internal(format!(
+            "the finished feature stage staged no plan at {}",
+            loc.url()
+        ))
+    })?;
     Ok(serde_json::from_slice(&bytes)
         .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))?)
 }
@@ -152,7 +148,7 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         .await?;
     print_report(&report);
     tracing::info!(stage = "train", run_date = %run_date, model_version = %set.model_version, seconds = started.elapsed().as_secs_f64(), "done");
-    ctx.record_duration("train", started).await
+    ctx.record_duration(started).await
 }
 
 fn print_report(r: &TrainReport) {
@@ -203,5 +199,5 @@ fn print_report(r: &TrainReport) {
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Train, &super::Job::new(&a, false).await?).await
 }

@@ -27,30 +27,26 @@ fn log_table(t: &TableReport) {
     }
 }
 
-/// The validate stage: clears what an unfinished run of the date staged,
-/// validates every configured table and prints the report.
+/// The validate stage: validates every configured table and prints the
+/// report (what other runs of the date staged was cleared before, in
+/// [`super::in_attempt`]).
 pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     let started = Instant::now();
     let (settings, run_date) = (&ctx.settings, ctx.run_date());
     tracing::info!(stage = "validate", run_date = %run_date, config = %settings.config_path, "starting");
-    // The first stage of a run: whatever an earlier, unfinished run of this
-    // date left in the staging area goes (published outputs are elsewhere).
-    let left = ctx.run.staging().delete_all().await?;
-    if left > 0 {
-        tracing::info!(
-            stage = "validate",
-            files = left,
-            "removed the staging leftovers of an earlier run of this date"
-        );
-    }
     let report = fidelis_engine::validate(settings, &ctx.run, &log_table)
         .await
-        .context("validate")?;
+        .with_context(|| {
+            format!(
+                "validate (rejected rows are staged at {})",
+                ctx.run.table("rejects").url()
+            )
+        })?;
     for t in &report.absent_tables {
         tracing::warn!(stage = "validate", table = %t, "optional table not configured: its feature groups will be left out");
     }
     tracing::info!(stage = "validate", run_date = %run_date, seconds = started.elapsed().as_secs_f64(), "done");
-    ctx.record_duration("validate", started).await?;
+    ctx.record_duration(started).await?;
     print_report(&report);
     Ok(())
 }
@@ -84,5 +80,5 @@ fn print_report(report: &ValidationReport) {
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {
-    stage(&RunContext::new(&a)?).await
+    super::run_stage(super::Stage::Validate, &super::Job::new(&a, true).await?).await
 }

@@ -1,0 +1,450 @@
+//! Leases on a run date (docs/publishing.md, "Overlapping runs").
+//!
+//! A lease is a sequence of generations, one object each, in
+//! `<out>/_leases/run_date=D/<kind>-<generation>.json`; the highest
+//! generation is the lease's state. Every change of hands creates the next
+//! generation with `PutMode::Create` (S3: a conditional write, `If-None-Match:
+//! *`; a local disk: create-if-absent), so of two runs that race for the same
+//! generation exactly one wins; nothing ever overwrites another owner's
+//! generation. The owner alone rewrites its own generation to push the
+//! expiry forward (the heartbeat); a rewrite that races a takeover is
+//! harmless, since the takeover's generation is higher.
+//!
+//! Two kinds per run date:
+//! - `date`, owned by a run id and re-entrant for it: every stage of the run
+//!   (a separate process, an Airflow task each) joins it; a run with another
+//!   id is refused until the lease is released or expires.
+//! - `publish`, owned by one publish attempt: two publishes of the same run
+//!   (a zombie task and its retry) never commit at once.
+//!
+//! Expiry is judged on the clock of the run that looks (the holder writes
+//! `expires_at` on its own clock): clocks of the machines must agree to well
+//! within a lease (minutes), as NTP keeps them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use fidelis_core::{Error, Result, RunDate};
+
+use crate::Location;
+
+/// The two kinds of lease of a run date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseKind {
+    /// Held by a run id for the whole run (re-entrant for that id).
+    Date,
+    /// Held by one publish attempt.
+    Publish,
+}
+
+impl LeaseKind {
+    fn name(self) -> &'static str {
+        match self {
+            LeaseKind::Date => "date",
+            LeaseKind::Publish => "publish",
+        }
+    }
+}
+
+/// One generation of a lease, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeaseRecord {
+    pub generation: u64,
+    pub run_date: String,
+    /// The run id (a `date` lease) or the publish attempt (a `publish` lease).
+    pub owner: String,
+    /// The host and process that took this generation.
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    /// The last heartbeat.
+    pub renewed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// A released lease is free for anyone.
+    pub released: bool,
+}
+
+impl LeaseRecord {
+    fn live(&self, now: DateTime<Utc>) -> bool {
+        !self.released && self.expires_at > now
+    }
+
+    /// Who holds it and until when, for a refusal message.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) since {}, last heartbeat {}, expires {} unless renewed",
+            self.owner,
+            self.holder,
+            self.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            self.renewed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            self.expires_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    }
+}
+
+/// A held lease (one generation).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    dir: Location,
+    kind: LeaseKind,
+    record: LeaseRecord,
+    ttl: Duration,
+}
+
+fn this_process() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host} pid {}", std::process::id())
+}
+
+fn ttl_delta(ttl: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+fn file_name(kind: LeaseKind, generation: u64) -> String {
+    format!("{}-{generation:012}.json", kind.name())
+}
+
+/// The highest generation of a lease, if any.
+async fn latest(dir: &Location, kind: LeaseKind) -> Result<Option<LeaseRecord>> {
+    let prefix = format!("{}-", kind.name());
+    let mut best: Option<(u64, object_store::path::Path)> = None;
+    for meta in dir.list_all().await? {
+        let Some(name) = meta.location.filename() else {
+            continue;
+        };
+        let Some(g) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".json"))
+            .and_then(|g| g.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(b, _)| g > *b) {
+            best = Some((g, meta.location.clone()));
+        }
+    }
+    let Some((_, path)) = best else {
+        return Ok(None);
+    };
+    let loc = Location::at(dir, path);
+    match loc.get_opt().await? {
+        // Pruned between the listing and the read: only older generations
+        // are pruned, so a newer one exists; the caller looks again.
+        None => Err(Error::busy(format!(
+            "the lease at {} changed while being read; retry",
+            loc.url()
+        ))),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::internal_with(format!("cannot read the lease {}", loc.url()), e)),
+    }
+}
+
+impl Lease {
+    /// Take or join the lease of `kind` in `dir` for `owner`: join when the
+    /// live generation is the owner's (re-entrant), take the next
+    /// generation when the lease is free (never held, released or expired),
+    /// and refuse (exit 75, naming the holder) when someone else holds it.
+    pub async fn acquire(
+        dir: &Location,
+        kind: LeaseKind,
+        run_date: RunDate,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        for _ in 0..8 {
+            let now = Utc::now();
+            let current = latest(dir, kind).await?;
+            match current {
+                Some(r) if r.live(now) && r.owner == owner => {
+                    let mut lease = Lease {
+                        dir: dir.clone(),
+                        kind,
+                        record: r,
+                        ttl,
+                    };
+                    lease.renew_record(now);
+                    lease.write().await?;
+                    return Ok(lease);
+                }
+                Some(r) if r.live(now) => {
+                    return Err(Error::busy(match kind {
+                        LeaseKind::Date => format!(
+                            "another run holds run date {run_date}: {}; retry later",
+                            r.describe()
+                        ),
+                        LeaseKind::Publish => format!(
+                            "another publish of run date {run_date} is under way: {}; retry later",
+                            r.describe()
+                        ),
+                    }));
+                }
+                previous => {
+                    let generation = previous.as_ref().map_or(1, |r| r.generation + 1);
+                    let record = LeaseRecord {
+                        generation,
+                        run_date: run_date.to_string(),
+                        owner: owner.to_string(),
+                        holder: this_process(),
+                        acquired_at: now,
+                        renewed_at: now,
+                        expires_at: now + ttl_delta(ttl),
+                        released: false,
+                    };
+                    let lease = Lease {
+                        dir: dir.clone(),
+                        kind,
+                        record,
+                        ttl,
+                    };
+                    if lease.location().put_create(lease.json()?).await? {
+                        if let Some(p) = previous.filter(|p| !p.released) {
+                            tracing::warn!(lease = %lease.location().url(), expired = %p.describe(), "took over an expired lease");
+                        }
+                        lease.prune().await;
+                        return Ok(lease);
+                    }
+                    // Another run created this generation first: look again.
+                }
+            }
+        }
+        Err(Error::busy(format!(
+            "the {} lease of run date {run_date} at {} kept changing hands; retry later",
+            kind.name(),
+            dir.url()
+        )))
+    }
+
+    fn location(&self) -> Location {
+        self.dir
+            .child(&file_name(self.kind, self.record.generation))
+    }
+
+    fn json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(&self.record).map_err(|e| Error::internal_with("a lease", e))
+    }
+
+    fn renew_record(&mut self, now: DateTime<Utc>) {
+        self.record.renewed_at = now;
+        self.record.expires_at = now + ttl_delta(self.ttl);
+    }
+
+    async fn write(&self) -> Result<()> {
+        self.location().put(self.json()?).await
+    }
+
+    /// Generations older than the one before this one go (best effort:
+    /// they only make the listing longer).
+    async fn prune(&self) {
+        let Ok(metas) = self.dir.list_all().await else {
+            return;
+        };
+        let prefix = format!("{}-", self.kind.name());
+        for meta in metas {
+            let g = meta
+                .location
+                .filename()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|r| r.strip_suffix(".json"))
+                .and_then(|g| g.parse::<u64>().ok());
+            if g.is_some_and(|g| g + 1 < self.record.generation) {
+                let _ = Location::at(&self.dir, meta.location).delete().await;
+            }
+        }
+    }
+
+    /// The stored record of this generation.
+    pub fn record(&self) -> &LeaseRecord {
+        &self.record
+    }
+
+    /// How often a holder renews: a quarter of the lease.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.ttl / 4
+    }
+
+    /// Renew the lease if it is still this generation's; `Ok(false)` when
+    /// it was lost (taken over after expiry, or released by another stage
+    /// of the same run).
+    pub async fn heartbeat(&mut self) -> Result<bool> {
+        match latest(&self.dir, self.kind).await? {
+            Some(r) if r.generation == self.record.generation && !r.released => {
+                self.renew_record(Utc::now());
+                self.write().await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Fails with exit 75 unless this generation is still the live one:
+    /// asked before anything a lost lease must not do (mark a stage
+    /// finished, write a manifest).
+    pub async fn check(&self) -> Result<()> {
+        let now = Utc::now();
+        match latest(&self.dir, self.kind).await? {
+            Some(r)
+                if r.generation == self.record.generation
+                    && r.owner == self.record.owner
+                    && r.live(now) =>
+            {
+                Ok(())
+            }
+            Some(r) => Err(Error::busy(format!(
+                "this run lost its {} lease of run date {} (generation {}): {}; nothing more was done, retry later",
+                self.kind.name(),
+                self.record.run_date,
+                self.record.generation,
+                if r.released {
+                    format!(
+                        "{} released it at {} (its run or publish ended)",
+                        r.owner,
+                        r.renewed_at.format("%Y-%m-%dT%H:%M:%SZ")
+                    )
+                } else {
+                    format!("now held by {}", r.describe())
+                }
+            ))),
+            None => Err(Error::busy(format!(
+                "this run lost its {} lease of run date {}: the lease at {} is gone; retry later",
+                self.kind.name(),
+                self.record.run_date,
+                self.dir.url()
+            ))),
+        }
+    }
+
+    /// Free the lease: the next generation, marked released, created only
+    /// if nobody took the lease over meanwhile.
+    pub async fn release(self) -> Result<()> {
+        let now = Utc::now();
+        let next = LeaseRecord {
+            generation: self.record.generation + 1,
+            released: true,
+            renewed_at: now,
+            expires_at: now,
+            ..self.record.clone()
+        };
+        let released = Lease {
+            record: next,
+            ..self
+        };
+        // AlreadyExists: someone took the expired lease over; it is theirs.
+        released.location().put_create(released.json()?).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fidelis_core::config::StorageConfig;
+
+    fn dir(t: &tempfile::TempDir) -> Location {
+        Location::parse(
+            t.path().join("leases").to_str().expect("utf8"),
+            &StorageConfig::default(),
+        )
+        .expect("dir")
+    }
+
+    fn d() -> RunDate {
+        RunDate::parse("2026-11-22").expect("date")
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn a_lease_is_reentrant_for_its_owner_and_refuses_others() {
+        let t = tempfile::tempdir().expect("tmp");
+        let dir = dir(&t);
+        let a = Lease::acquire(&dir, LeaseKind::Date, d(), "run-a", HOUR)
+            .await
+            .expect("a");
+        assert_eq!(a.record().generation, 1);
+        let again = Lease::acquire(&dir, LeaseKind::Date, d(), "run-a", HOUR)
+            .await
+            .expect("re-entrant");
+        assert_eq!(again.record().generation, 1);
+        let err = Lease::acquire(&dir, LeaseKind::Date, d(), "run-b", HOUR)
+            .await
+            .expect_err("b is refused");
+        assert_eq!(err.kind().exit_code(), 75);
+        assert!(err.to_string().contains("run-a"), "{err}");
+        // The publish lease is independent of the date lease.
+        Lease::acquire(&dir, LeaseKind::Publish, d(), "attempt-1", HOUR)
+            .await
+            .expect("publish lease");
+        a.check().await.expect("still held");
+        a.release().await.expect("release");
+        assert_eq!(
+            again
+                .check()
+                .await
+                .expect_err("released")
+                .kind()
+                .exit_code(),
+            75
+        );
+        let b = Lease::acquire(&dir, LeaseKind::Date, d(), "run-b", HOUR)
+            .await
+            .expect("b after the release");
+        assert_eq!(b.record().generation, 3);
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_with_the_next_generation() {
+        let t = tempfile::tempdir().expect("tmp");
+        let dir = dir(&t);
+        let mut a = Lease::acquire(
+            &dir,
+            LeaseKind::Date,
+            d(),
+            "run-a",
+            Duration::from_millis(200),
+        )
+        .await
+        .expect("a");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let b = Lease::acquire(&dir, LeaseKind::Date, d(), "run-b", HOUR)
+            .await
+            .expect("takeover");
+        assert_eq!(b.record().generation, 2);
+        assert!(!a.heartbeat().await.expect("heartbeat"), "a lost it");
+        assert_eq!(a.check().await.expect_err("lost").kind().exit_code(), 75);
+        // The loser's release creates nothing over the winner's generation.
+        a.release().await.expect("release is a no-op");
+        b.check().await.expect("b still holds it");
+    }
+
+    #[tokio::test]
+    async fn racing_acquirers_get_one_generation_each_and_one_wins() {
+        let t = tempfile::tempdir().expect("tmp");
+        let dir = dir(&t);
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let dir = dir.clone();
+                tokio::spawn(async move {
+                    Lease::acquire(&dir, LeaseKind::Date, d(), &format!("run-{i}"), HOUR).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(_) => won += 1,
+                Err(e) => assert_eq!(e.kind().exit_code(), 75, "{e}"),
+            }
+        }
+        assert_eq!(won, 1);
+    }
+}
