@@ -179,8 +179,9 @@ impl Lease {
                 Some(r) if r.live(now) => {
                     return Err(Error::busy(match kind {
                         LeaseKind::Date => format!(
-                            "another run holds run date {run_date}: {}; retry later",
-                            r.describe()
+                            "another run holds run date {run_date}: {}; retry later (or continue that run: --run-id {})",
+                            r.describe(),
+                            r.owner
                         ),
                         LeaseKind::Publish => format!(
                             "another publish of run date {run_date} is under way: {}; retry later",
