@@ -59,9 +59,14 @@ def fidelis_run_id(airflow_run_id: str) -> str:
     """Airflow's run id as a fidelis run id: [A-Za-z0-9_.-] only."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", airflow_run_id)[:200]
 
+# Five retries at 5, 10, 20, 40 and 60 minutes at least (Airflow's backoff
+# doubles with jitter, capped at an hour): 135 minutes in all, so a run
+# refused with 75 by a crashed holder outlasts its 120-minute lease, and no
+# single delay reaches three quarters of a lease (a failed stage's last
+# heartbeat is at most a quarter old), so a run's own retry finds its lease.
 DEFAULT_ARGS = {
     "owner": "data-platform",
-    "retries": 3,
+    "retries": 5,
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(hours=1),

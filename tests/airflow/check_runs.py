@@ -141,8 +141,17 @@ def resources(config_path):
         # before it ended; its retry must come before the lease expires.
         if 0.75 * lease * 60 <= t.max_retry_delay.total_seconds():
             fail(f"{t.task_id}: lease_minutes {lease} does not outlast max_retry_delay {t.max_retry_delay}")
+        # A run refused with 75 by a crashed holder must outlast its lease:
+        # Airflow's delays are at least retry_delay * 2^(n-1), capped.
+        cap = t.max_retry_delay.total_seconds()
+        waits = sum(min(t.retry_delay.total_seconds() * t.retry_exponential_backoff ** n, cap)
+                    for n in range(t.retries))
+        if waits < lease * 60:
+            fail(f"{t.task_id}: {t.retries} retries wait {waits / 60:.0f} min at least, "
+                 f"less than a crashed holder's {lease}-minute lease")
     print(f"pods: limit {limit:.0f} MiB >= (pool {pool} + {module.OUTSIDE_POOL_MIB} outside) / 0.8; "
-          f"spill volume at {spill}; lease {lease} min outlasts the {t.max_retry_delay} retry delay")
+          f"spill volume at {spill}; lease {lease} min outlasts the {t.max_retry_delay} retry delay "
+          f"and {t.retries} retries wait {waits / 60:.0f} min, more than the lease")
 
 
 if __name__ == "__main__":

@@ -355,9 +355,9 @@ impl ConfigFile {
         if self.output.url.trim().is_empty() {
             return Err(Error::config(format!("{origin}: output.url is empty")));
         }
-        if !(self.output.lease_minutes.is_finite() && self.output.lease_minutes > 0.0) {
+        if !(self.output.lease_minutes > 0.0 && self.output.lease_minutes <= 10_080.0) {
             return Err(Error::config(format!(
-                "{origin}: output.lease_minutes must be a positive number of minutes, got {}",
+                "{origin}: output.lease_minutes must be more than 0 and at most 10080 (a week), got {}",
                 self.output.lease_minutes
             )));
         }

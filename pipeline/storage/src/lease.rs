@@ -138,7 +138,8 @@ async fn latest(dir: &Location, kind: LeaseKind) -> Result<Option<LeaseRecord>> 
     let loc = Location::at(dir, path);
     match loc.get_opt().await? {
         // Pruned between the listing and the read: only older generations
-        // are pruned, so a newer one exists; the caller looks again.
+        // are pruned, so a newer one exists; exit 75, and the retry looks
+        // again.
         None => Err(Error::busy(format!(
             "the lease at {} changed while being read; retry",
             loc.url()
@@ -164,59 +165,47 @@ impl Lease {
         for _ in 0..8 {
             let now = Utc::now();
             let current = latest(dir, kind).await?;
-            match current {
-                Some(r) if r.live(now) && r.owner == owner => {
-                    let mut lease = Lease {
-                        dir: dir.clone(),
-                        kind,
-                        record: r,
-                        ttl,
-                    };
-                    lease.renew_record(now);
-                    lease.write().await?;
-                    return Ok(lease);
-                }
-                Some(r) if r.live(now) => {
-                    return Err(Error::busy(match kind {
-                        LeaseKind::Date => format!(
-                            "another run holds run date {run_date}: {}; retry later (or continue that run: --run-id {})",
-                            r.describe(),
-                            r.owner
-                        ),
-                        LeaseKind::Publish => format!(
-                            "another publish of run date {run_date} is under way: {}; retry later",
-                            r.describe()
-                        ),
-                    }));
-                }
-                previous => {
-                    let generation = previous.as_ref().map_or(1, |r| r.generation + 1);
-                    let record = LeaseRecord {
-                        generation,
-                        run_date: run_date.to_string(),
-                        owner: owner.to_string(),
-                        holder: this_process(),
-                        acquired_at: now,
-                        renewed_at: now,
-                        expires_at: now + ttl_delta(ttl),
-                        released: false,
-                    };
-                    let lease = Lease {
-                        dir: dir.clone(),
-                        kind,
-                        record,
-                        ttl,
-                    };
-                    if lease.location().put_create(lease.json()?).await? {
-                        if let Some(p) = previous.filter(|p| !p.released) {
-                            tracing::warn!(lease = %lease.location().url(), expired = %p.describe(), "took over an expired lease");
-                        }
-                        lease.prune().await;
-                        return Ok(lease);
-                    }
-                    // Another run created this generation first: look again.
-                }
+            if let Some(r) = current.as_ref().filter(|r| r.live(now) && r.owner != owner) {
+                return Err(Error::busy(match kind {
+                    LeaseKind::Date => format!(
+                        "another run holds run date {run_date}: {}; retry later (or continue that run: --run-id {})",
+                        r.describe(),
+                        r.owner
+                    ),
+                    LeaseKind::Publish => format!(
+                        "another publish of run date {run_date} is under way: {}; retry later",
+                        r.describe()
+                    ),
+                }));
             }
+            // Free, or live and ours (a join): either way the next
+            // generation, created only if nobody created it first, so a
+            // join and a takeover of the same generation never both win.
+            let joined = current.as_ref().filter(|r| r.live(now));
+            let record = LeaseRecord {
+                generation: current.as_ref().map_or(1, |r| r.generation + 1),
+                run_date: run_date.to_string(),
+                owner: owner.to_string(),
+                holder: this_process(),
+                acquired_at: joined.map_or(now, |r| r.acquired_at),
+                renewed_at: now,
+                expires_at: now + ttl_delta(ttl),
+                released: false,
+            };
+            let lease = Lease {
+                dir: dir.clone(),
+                kind,
+                record,
+                ttl,
+            };
+            if lease.location().put_create(lease.json()?).await? {
+                if let Some(p) = current.filter(|p| !p.released && !p.live(now)) {
+                    tracing::warn!(lease = %lease.location().url(), expired = %p.describe(), "took over an expired lease");
+                }
+                lease.prune().await;
+                return Ok(lease);
+            }
+            // Another process created this generation first: look again.
         }
         Err(Error::busy(format!(
             "the {} lease of run date {run_date} at {} kept changing hands; retry later",
@@ -273,13 +262,16 @@ impl Lease {
         self.ttl / 4
     }
 
-    /// Renew the lease if it is still this generation's; `Ok(false)` when
-    /// it was lost (taken over after expiry, or released by another stage
-    /// of the same run).
+    /// Renew the lease while it is live and still this owner's (the
+    /// newest generation may be a later join of the same run: renewing it
+    /// renews the run's hold); `Ok(false)` when it was lost (expired, taken
+    /// over, or released by another stage of the same run).
     pub async fn heartbeat(&mut self) -> Result<bool> {
+        let now = Utc::now();
         match latest(&self.dir, self.kind).await? {
-            Some(r) if r.generation == self.record.generation && !r.released => {
-                self.renew_record(Utc::now());
+            Some(r) if r.live(now) && r.owner == self.record.owner => {
+                self.record = r;
+                self.renew_record(now);
                 self.write().await?;
                 Ok(true)
             }
@@ -287,19 +279,13 @@ impl Lease {
         }
     }
 
-    /// Fails with exit 75 unless this generation is still the live one:
+    /// Fails with exit 75 unless the live generation is this owner's:
     /// asked before anything a lost lease must not do (mark a stage
     /// finished, write a manifest).
     pub async fn check(&self) -> Result<()> {
         let now = Utc::now();
         match latest(&self.dir, self.kind).await? {
-            Some(r)
-                if r.generation == self.record.generation
-                    && r.owner == self.record.owner
-                    && r.live(now) =>
-            {
-                Ok(())
-            }
+            Some(r) if r.owner == self.record.owner && r.live(now) => Ok(()),
             Some(r) => Err(Error::busy(format!(
                 "this run lost its {} lease of run date {} (generation {}): {}; nothing more was done, retry later",
                 self.kind.name(),
@@ -324,22 +310,28 @@ impl Lease {
         }
     }
 
-    /// Free the lease: the next generation, marked released, created only
-    /// if nobody took the lease over meanwhile.
+    /// Free the lease: the generation after the newest, marked released,
+    /// created only while the newest is this owner's (a lease taken over
+    /// meanwhile is left to its new owner).
     pub async fn release(self) -> Result<()> {
         let now = Utc::now();
-        let next = LeaseRecord {
-            generation: self.record.generation + 1,
-            released: true,
-            renewed_at: now,
-            expires_at: now,
-            ..self.record.clone()
+        let Some(newest) = latest(&self.dir, self.kind).await? else {
+            return Ok(());
         };
+        if newest.owner != self.record.owner || newest.released {
+            return Ok(());
+        }
         let released = Lease {
-            record: next,
+            record: LeaseRecord {
+                generation: newest.generation + 1,
+                released: true,
+                renewed_at: now,
+                expires_at: now,
+                ..newest
+            },
             ..self
         };
-        // AlreadyExists: someone took the expired lease over; it is theirs.
+        // AlreadyExists: someone took the lease over meanwhile; it is theirs.
         released.location().put_create(released.json()?).await?;
         Ok(())
     }
@@ -375,7 +367,11 @@ mod tests {
         let again = Lease::acquire(&dir, LeaseKind::Date, d(), "run-a", HOUR)
             .await
             .expect("re-entrant");
-        assert_eq!(again.record().generation, 1);
+        // A join is the next generation of the same owner; the first
+        // handle still holds the run's lease.
+        assert_eq!(again.record().generation, 2);
+        assert_eq!(again.record().acquired_at, a.record().acquired_at);
+        a.check().await.expect("the first handle still holds it");
         let err = Lease::acquire(&dir, LeaseKind::Date, d(), "run-b", HOUR)
             .await
             .expect_err("b is refused");
@@ -399,7 +395,7 @@ mod tests {
         let b = Lease::acquire(&dir, LeaseKind::Date, d(), "run-b", HOUR)
             .await
             .expect("b after the release");
-        assert_eq!(b.record().generation, 3);
+        assert_eq!(b.record().generation, 4);
     }
 
     #[tokio::test]

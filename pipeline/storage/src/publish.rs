@@ -228,11 +228,13 @@ pub async fn publish(
     pause("publish.before_manifest");
     for lease in leases {
         if let Err(e) = lease.check().await {
+            // Best effort: the copies are orphans either way (no manifest
+            // names them; the next publish of the date removes them).
             for table in PUBLISHED_TABLES {
-                layout
+                let _ = layout
                     .published_run(table, d, &info.run_id)
                     .delete_all()
-                    .await?;
+                    .await;
             }
             return Err(e);
         }

@@ -235,11 +235,43 @@ pub(crate) async fn in_attempt(
     let (d, run_id) = (job.run_date, job.run_id.as_str());
     let lease = job.lease(LeaseKind::Date, run_id).await?;
     tracing::info!(run_date = %d, run_id, lease_generation = lease.record().generation, stage = step.map_or("publish", Step::name), "holding the run date");
+    let result = attempt_holding(job, step, &lease, f).await;
+    let Err(e) = result else {
+        return Ok(());
+    };
+    // A run that lost its lease says so (exit 75), whatever the stage
+    // tripped over meanwhile (another run may have cleared its staging).
+    if let Err(lost) = lease.check().await {
+        if matches!(lost.kind(), ErrorKind::Busy) {
+            return Err(anyhow::Error::from(lost).context(format!("{e:#}")));
+        }
+        return Err(e);
+    }
+    if matches!(
+        crate::classify(&e),
+        ErrorKind::Config | ErrorKind::Data | ErrorKind::Quality
+    ) && let Err(r) = lease.release().await
+    {
+        tracing::warn!(error = %r, "could not release the run date's lease");
+    }
+    Err(e)
+}
+
+/// The part of [`in_attempt`] that runs under the date's lease.
+async fn attempt_holding(
+    job: &Job,
+    step: Option<Step>,
+    lease: &Lease,
+    f: impl AsyncFnOnce(&RunContext) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (d, run_id) = (job.run_date, job.run_id.as_str());
     let base = job.layout.run(d, run_id);
     if step == Some(Step::Validate) {
         // The first stage of a run: no other run of the date can be
-        // running (this run holds the lease), so what the others staged
-        // goes; this run's earlier attempts stay until it is replaced.
+        // running (this run holds the lease, checked again right before),
+        // so what the others staged goes; this run's earlier attempts stay
+        // until it is replaced.
+        lease.check().await?;
         attempt::record_current_run(&job.layout, d, run_id).await?;
         let left = attempt::clear_other_runs(&job.layout, d, run_id).await?;
         if left > 0 {
@@ -289,26 +321,12 @@ pub(crate) async fn in_attempt(
     let beat = heartbeat(lease.clone());
     let result = f(&ctx).await;
     beat.abort();
-    match result {
-        Ok(()) => {
-            if let Some(s) = step {
-                lease.check().await?;
-                attempt::mark_finished(&ctx.run, s).await?;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            if matches!(
-                crate::classify(&e),
-                ErrorKind::Config | ErrorKind::Data | ErrorKind::Quality
-            ) && lease.check().await.is_ok()
-                && let Err(r) = lease.release().await
-            {
-                tracing::warn!(error = %r, "could not release the run date's lease");
-            }
-            Err(e)
-        }
+    result?;
+    if let Some(s) = step {
+        lease.check().await?;
+        attempt::mark_finished(&ctx.run, s).await?;
     }
+    Ok(())
 }
 
 /// The binary's version and the commit it was built from.
