@@ -119,25 +119,20 @@ impl Bucket {
         files.len()
     }
 
-    /// The key prefix of the newest finished attempt of `stage` in the run
-    /// that validated `run_date` last, below the output prefix `out` (the
-    /// bucket's twin of `support::staged`).
+    /// `support::staged_attempt` below the output prefix `out`: the key
+    /// prefix of a stage's newest finished attempt.
     fn staged(&self, out: &str, run_date: &str, stage: &str) -> String {
-        let date = format!("{out}/_staging/run_date={run_date}");
-        let current: serde_json::Value =
-            serde_json::from_slice(&self.get(&format!("{date}/_run.json"))).expect("json");
-        let run = format!("{date}/run_id={}", current["run_id"].as_str().expect("id"));
-        let mut markers: Vec<String> = self
-            .list(&format!("{run}/_finished/{stage}"))
-            .into_iter()
-            .map(|m| m.location.to_string())
-            .collect();
-        markers.sort();
-        let newest = markers.last().expect("a finished attempt");
-        let lineage: serde_json::Value = serde_json::from_slice(&self.get(newest)).expect("json");
+        let read = |p: &str| self.get(&format!("{out}/{p}")).to_vec();
+        let list = |p: &str| -> Vec<String> {
+            let skip = format!("{out}/");
+            self.list(&format!("{out}/{p}"))
+                .into_iter()
+                .map(|m| m.location.as_ref().trim_start_matches(&skip).to_string())
+                .collect()
+        };
         format!(
-            "{run}/attempt={}",
-            lineage["attempts"][stage].as_str().expect("token")
+            "{out}/{}",
+            crate::support::staged_attempt(&read, &list, run_date, stage)
         )
     }
 

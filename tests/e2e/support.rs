@@ -135,30 +135,49 @@ pub fn schema_ref(fields: Vec<arrow::datatypes::Field>) -> Arc<arrow::datatypes:
     Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
-/// The folder of the newest finished attempt of `stage` (`validate`,
-/// `features`, `features-as-of`, `train`, ...) in the run that validated
-/// `run_date` last, below a local output root: where that stage's outputs
-/// are (docs/publishing.md, "Overlapping runs").
-pub fn staged(out: &Path, run_date: &str, stage: &str) -> PathBuf {
-    let date = out.join(format!("_staging/run_date={run_date}"));
-    let current: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(date.join("_run.json")).expect("the current run of the date"),
-    )
-    .expect("json");
-    let run = date.join(format!(
-        "run_id={}",
+/// Where the newest finished attempt of `stage` (`validate`, `features`,
+/// `features-as-of`, `train`, ...) of the run that validated `run_date`
+/// last keeps its outputs (docs/publishing.md, "Overlapping runs"), as a
+/// path relative to the output root; `read` reads a file and `list` names
+/// the files in a folder, both relative to the root (the local disk and
+/// the S3 bucket each bring theirs).
+pub fn staged_attempt(
+    read: &dyn Fn(&str) -> Vec<u8>,
+    list: &dyn Fn(&str) -> Vec<String>,
+    run_date: &str,
+    stage: &str,
+) -> String {
+    let json = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&read(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    let date = format!("_staging/run_date={run_date}");
+    let current = json(&format!("{date}/_run.json"));
+    let run = format!(
+        "{date}/run_id={}",
         current["run_id"].as_str().expect("run_id")
-    ));
-    let mut markers: Vec<PathBuf> = std::fs::read_dir(run.join("_finished").join(stage))
-        .unwrap_or_else(|e| panic!("no finished {stage} in {}: {e}", run.display()))
-        .map(|e| e.expect("entry").path())
-        .collect();
+    );
+    let mut markers = list(&format!("{run}/_finished/{stage}"));
     markers.sort();
-    let newest = markers.last().expect("a finished attempt");
-    let lineage: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(newest).expect("marker")).expect("json");
-    run.join(format!(
-        "attempt={}",
+    let newest = markers
+        .last()
+        .unwrap_or_else(|| panic!("no finished {stage} in {run}"));
+    let lineage = json(newest);
+    format!(
+        "{run}/attempt={}",
         lineage["attempts"][stage].as_str().expect("token")
-    ))
+    )
+}
+
+/// [`staged_attempt`] below a local output root.
+pub fn staged(out: &Path, run_date: &str, stage: &str) -> PathBuf {
+    let read = |p: &str| std::fs::read(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let list = |p: &str| -> Vec<String> {
+        std::fs::read_dir(out.join(p))
+            .map(|d| {
+                d.map(|e| format!("{p}/{}", e.expect("entry").file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    out.join(staged_attempt(&read, &list, run_date, stage))
 }

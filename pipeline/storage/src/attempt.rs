@@ -140,7 +140,7 @@ pub async fn record_current_run(layout: &Layout, run_date: RunDate, run_id: &str
 pub async fn clear_other_runs(layout: &Layout, run_date: RunDate, keep: &str) -> Result<usize> {
     let date = layout.date_staging(run_date);
     let prefix = date.path().parts().count();
-    let keep = Layout::run_folder(keep);
+    let keep = Layout::run_id_folder(keep);
     let current = layout.current_run(run_date);
     let mut removed = 0;
     for meta in date.list_all().await? {

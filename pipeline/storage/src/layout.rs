@@ -152,7 +152,7 @@ impl Layout {
         RunLayout {
             run_staging: self
                 .date_staging(run_date)
-                .child(&format!("run_id={run_id}")),
+                .child(&Self::run_id_folder(run_id)),
             layout: self.clone(),
             run_date,
             dirs: BTreeMap::new(),
@@ -172,11 +172,6 @@ impl Layout {
     /// use without `--run-id`).
     pub fn current_run(&self, run_date: RunDate) -> Location {
         self.date_staging(run_date).child("_run.json")
-    }
-
-    /// The folder name of a run inside [`Layout::date_staging`].
-    pub fn run_folder(run_id: &str) -> String {
-        format!("run_id={run_id}")
     }
 
     /// The leases of a run date (crate::lease).
@@ -205,7 +200,8 @@ impl Layout {
         self.root.child(&format!("{table}/run_date={run_date}"))
     }
 
-    /// The folder name of a run id inside [`Layout::published_date`].
+    /// The folder name of a run id: a run inside [`Layout::date_staging`],
+    /// a publish id inside [`Layout::published_date`].
     pub fn run_id_folder(run_id: &str) -> String {
         format!("run_id={run_id}")
     }

@@ -88,6 +88,7 @@ impl LeaseRecord {
 pub struct Lease {
     dir: Location,
     kind: LeaseKind,
+    run_date: RunDate,
     record: LeaseRecord,
     ttl: Duration,
 }
@@ -113,26 +114,36 @@ fn file_name(kind: LeaseKind, generation: u64) -> String {
     format!("{}-{generation:012}.json", kind.name())
 }
 
+/// Every stored generation of a lease: its number and its object.
+async fn generations(
+    dir: &Location,
+    kind: LeaseKind,
+) -> Result<Vec<(u64, object_store::path::Path)>> {
+    let prefix = format!("{}-", kind.name());
+    Ok(dir
+        .list_all()
+        .await?
+        .into_iter()
+        .filter_map(|meta| {
+            let g = meta
+                .location
+                .filename()?
+                .strip_prefix(&prefix)?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()?;
+            Some((g, meta.location))
+        })
+        .collect())
+}
+
 /// The highest generation of a lease, if any.
 async fn latest(dir: &Location, kind: LeaseKind) -> Result<Option<LeaseRecord>> {
-    let prefix = format!("{}-", kind.name());
-    let mut best: Option<(u64, object_store::path::Path)> = None;
-    for meta in dir.list_all().await? {
-        let Some(name) = meta.location.filename() else {
-            continue;
-        };
-        let Some(g) = name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".json"))
-            .and_then(|g| g.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if best.as_ref().is_none_or(|(b, _)| g > *b) {
-            best = Some((g, meta.location.clone()));
-        }
-    }
-    let Some((_, path)) = best else {
+    let Some((_, path)) = generations(dir, kind)
+        .await?
+        .into_iter()
+        .max_by_key(|(g, _)| *g)
+    else {
         return Ok(None);
     };
     let loc = Location::at(dir, path);
@@ -195,6 +206,7 @@ impl Lease {
             let lease = Lease {
                 dir: dir.clone(),
                 kind,
+                run_date,
                 record,
                 ttl,
             };
@@ -235,19 +247,12 @@ impl Lease {
     /// Generations older than the one before this one go (best effort:
     /// they only make the listing longer).
     async fn prune(&self) {
-        let Ok(metas) = self.dir.list_all().await else {
+        let Ok(all) = generations(&self.dir, self.kind).await else {
             return;
         };
-        let prefix = format!("{}-", self.kind.name());
-        for meta in metas {
-            let g = meta
-                .location
-                .filename()
-                .and_then(|n| n.strip_prefix(&prefix))
-                .and_then(|r| r.strip_suffix(".json"))
-                .and_then(|g| g.parse::<u64>().ok());
-            if g.is_some_and(|g| g + 1 < self.record.generation) {
-                let _ = Location::at(&self.dir, meta.location).delete().await;
+        for (g, path) in all {
+            if g + 1 < self.record.generation {
+                let _ = Location::at(&self.dir, path).delete().await;
             }
         }
     }
@@ -255,6 +260,12 @@ impl Lease {
     /// The stored record of this generation.
     pub fn record(&self) -> &LeaseRecord {
         &self.record
+    }
+
+    /// Take or join the lease of another kind of the same run date (the
+    /// same folder and length), for `owner`.
+    pub async fn acquire_beside(&self, kind: LeaseKind, owner: &str) -> Result<Lease> {
+        Lease::acquire(&self.dir, kind, self.run_date, owner, self.ttl).await
     }
 
     /// How often a holder renews: a quarter of the lease.

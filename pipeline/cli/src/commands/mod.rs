@@ -199,9 +199,18 @@ impl RunContext {
     }
 }
 
-/// Renew a lease every quarter of it until aborted (the task of a running
-/// attempt); stops, saying so, when the lease was lost.
-pub(crate) fn heartbeat(mut lease: Lease) -> tokio::task::JoinHandle<()> {
+/// Run `work` while a heartbeat renews `lease` (every quarter of it),
+/// stopping the heartbeat when `work` ends.
+pub(crate) async fn renewing<T>(lease: &Lease, work: impl Future<Output = T>) -> T {
+    let beat = heartbeat(lease.clone());
+    let out = work.await;
+    beat.abort();
+    out
+}
+
+/// Renew a lease every quarter of it until aborted; stops, saying so,
+/// when the lease was lost.
+fn heartbeat(mut lease: Lease) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let every = lease.heartbeat_interval();
         loop {
@@ -318,10 +327,7 @@ async fn attempt_holding(
         lease: lease.clone(),
         token,
     };
-    let beat = heartbeat(lease.clone());
-    let result = f(&ctx).await;
-    beat.abort();
-    result?;
+    renewing(lease, f(&ctx)).await?;
     if let Some(s) = step {
         lease.check().await?;
         attempt::mark_finished(&ctx.run, s).await?;

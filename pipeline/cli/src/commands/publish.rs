@@ -36,23 +36,17 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let publishing = Lease::acquire(
-        &ctx.layout().leases(run_date),
-        LeaseKind::Publish,
-        run_date,
-        &ctx.token,
-        ctx.lease.heartbeat_interval() * 4,
-    )
-    .await?;
+    let publishing = ctx
+        .lease
+        .acquire_beside(LeaseKind::Publish, &ctx.token)
+        .await?;
     // Another publish of this run may have finished (and freed the date)
     // while this one waited: then there is nothing left to do.
     if let Err(e) = ctx.lease.check().await {
         let _ = publishing.release().await;
         return Err(e.into());
     }
-    let beat = super::heartbeat(publishing.clone());
-    let published = publish_staged(ctx, &publishing).await;
-    beat.abort();
+    let published = super::renewing(&publishing, publish_staged(ctx, &publishing)).await;
     if let Err(e) = publishing.release().await {
         tracing::warn!(error = %e, "could not release the publish lease");
     }
