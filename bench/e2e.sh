@@ -100,9 +100,15 @@ TOML
   # The staged copies (validated inputs, samples) are not compared: free
   # the disk (tens of GB at 10M customers).
   rm -rf "$D/fidelis/out/_staging" "$D/peer/validated" "$D/peer/checked" "$D/peer/backtest_sample" "$D/peer/duckdb_tmp"
-  manifest=$(ls "$D"/fidelis/out/runs/run_date=$RUN_DATE/_manifest.json)
-  f_scores=$(ls "$D"/fidelis/out/scores/run_date=$RUN_DATE/run_id=*/part-00000.parquet)
-  f_features=$(ls "$D"/fidelis/out/features/run_date=$RUN_DATE/run_id=*/as_of=$RUN_DATE/part-00000.parquet)
+  # The run's record (its runs row) and its data files (one run was
+  # published into this output root: one attempt folder per table; DuckDB
+  # expands the globs).
+  manifest=$D/fidelis/record.json
+  (cd "$D/fidelis" && "$BIN" sql --config job.toml --format json \
+    "select record from runs where run_date = '$RUN_DATE'") \
+    | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.readline())["record"])' >"$manifest"
+  f_scores="$D/fidelis/out/scores/run_date=$RUN_DATE/attempt=*/*.parquet"
+  f_features="$D/fidelis/out/features/run_date=$RUN_DATE/attempt=*/as_of=$RUN_DATE/*.parquet"
   f_metrics=$("$PY" bench/e2e_metrics.py "$f_scores" "$D/data/truth")
   # A peer that does not finish (out of memory, say) is a result too: the
   # table says how far it got; fidelis' numbers stand alone.

@@ -1,25 +1,29 @@
 """Read fidelis's published outputs from a notebook.
 
-Only the files a run's manifest names are read (a publish that died half way
-leaves files no manifest names; they are not part of any run). Everything
-here is reading: the numbers are computed by the pipeline.
+The outputs are Delta Lake tables, read here with the `deltalake` package
+and DuckDB over its Arrow datasets, by the reader rule of
+docs/publishing.md: each run date's current row of the `runs` table names
+the Delta version of every table that holds that date, and each table is
+read at that version, filtered to that date. A publish that died half way
+committed versions no runs row names; they are never read. Everything here
+is reading: the numbers are computed by the pipeline.
 
     from fidelis_outputs import connect
     con, latest = connect()          # FIDELIS_OUTPUT or ../out/local
     con.sql("select rfm_segment, count(*) from scores group by 1").df()
 
 Views: scores, segments, exports, features (the latest run; features as of
-its run date), all_scores and all_exports (every published run, with
-run_date), and runs (one row per manifest).
+its run date), all_scores and all_exports (every published run date), and
+runs (one row per run date: its current run).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 
 import duckdb
+from deltalake import DeltaTable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -29,50 +33,68 @@ def output_root() -> str:
     return os.environ.get("FIDELIS_OUTPUT", os.path.join(HERE, "..", "out", "local"))
 
 
-def manifests(root: str | None = None) -> list[dict]:
-    """Every published run's manifest, oldest run date first."""
+def current_runs(root: str | None = None) -> list[dict]:
+    """The current run of every run date (its runs record), oldest first.
+
+    The current row of a date is its highest `publish_seq`.
+    """
     root = root or output_root()
-    paths = sorted(glob.glob(os.path.join(root, "runs", "run_date=*", "_manifest.json")))
-    if not paths:
+    path = os.path.join(root, "runs")
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
         raise FileNotFoundError(
             f"no published run under {root}: run `fidelis run` first (see the README)"
         )
-    return [json.load(open(p)) for p in paths]
+    rows = DeltaTable(path).to_pyarrow_table(columns=["run_date", "publish_seq", "record"]).to_pylist()
+    current: dict[str, dict] = {}
+    for r in rows:
+        if r["run_date"] not in current or r["publish_seq"] > current[r["run_date"]]["publish_seq"]:
+            current[r["run_date"]] = r
+    records = [json.loads(current[d]["record"]) for d in sorted(current)]
+    for r in records:
+        r["run_id"] = r["staged"]["run_id"]
+    return records
 
 
-def files(manifest: dict, table: str, root: str | None = None, where: str = "") -> list[str]:
-    """The Parquet files of one table of one run (path containing `where`)."""
+def register_table(con, name: str, table: str, records: list[dict], root: str | None = None) -> bool:
+    """View `name` over Delta table `table` as the runs `records` see it:
+    each date at the version its record names. False if none names it."""
     root = root or output_root()
-    return [
-        os.path.join(root, f["path"])
-        for f in manifest["tables"].get(table, [])
-        if f["path"].endswith(".parquet") and where in f["path"]
-    ]
-
-
-def _view(con, name: str, paths: list[str]) -> None:
-    if paths:
-        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-        con.sql(
-            f"create or replace view {name} as "
-            f"select * from read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
-        )
+    dates_at: dict[int, list[str]] = {}
+    for r in records:
+        t = r["tables"].get(table)
+        if t is not None:
+            dates_at.setdefault(t["version"], []).append(r["run_date"])
+    if not dates_at:
+        return False
+    parts = []
+    for version, dates in sorted(dates_at.items()):
+        source = f"{name}__v{version}"
+        dataset = DeltaTable(os.path.join(root, table), version=version).to_pyarrow_dataset()
+        con.register(source, dataset)
+        listed = ", ".join("'" + d + "'" for d in dates)
+        parts.append(f"select * from {source} where run_date in ({listed})")
+    con.sql(f"create or replace view {name} as " + " union all by name ".join(parts))
+    return True
 
 
 def connect(root: str | None = None):
-    """A DuckDB connection with the views above, and the latest manifest."""
+    """A DuckDB connection with the views above, and the latest run's record."""
     root = root or output_root()
-    ms = manifests(root)
-    latest = ms[-1]
+    records = current_runs(root)
+    latest = records[-1]
     con = duckdb.connect()
-    _view(con, "scores", files(latest, "scores", root))
-    _view(con, "segments", files(latest, "segments", root))
-    _view(con, "exports", files(latest, "exports", root))
-    _view(con, "features", files(latest, "features", root, where=f"as_of={latest['run_date']}"))
-    _view(con, "all_scores", [p for m in ms for p in files(m, "scores", root)])
-    _view(con, "all_exports", [p for m in ms for p in files(m, "exports", root)])
+    for table in ("scores", "segments", "exports"):
+        register_table(con, table, table, [latest], root)
+    register_table(con, "features_all_cutoffs", "features", [latest], root)
+    con.sql(
+        "create or replace view features as select * from features_all_cutoffs "
+        f"where cast(as_of as varchar) = '{latest['run_date']}'"
+    )
+    register_table(con, "all_scores", "scores", records, root)
+    register_table(con, "all_exports", "exports", records, root)
     runs = [
-        {k: m[k] for k in ("run_date", "run_id", "code_version", "published_at")} for m in ms
+        {k: r[k] for k in ("run_date", "run_id", "publish_id", "code_version", "published_at")}
+        for r in records
     ]
     con.register("runs_df", __import__("pandas").DataFrame(runs))
     con.sql("create or replace view runs as select * from runs_df")

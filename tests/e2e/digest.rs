@@ -2,7 +2,7 @@
 //! output did not.
 //!
 //! `fidelis run` on the committed sample with `jobs/local.toml` (its output
-//! moved to a temporary folder), then, per published table of the manifest,
+//! moved to a temporary folder), then, per published table of the runs row,
 //! the row count and a SHA-256 of its values: every row as canonical text
 //! (its partition folders first, then each column; floats rounded to 1e-9,
 //! `-0` as `0`), the rows sorted, the schema hashed in front. `model.json`
@@ -130,7 +130,10 @@ fn file_rows(path: &Path, partition: &str) -> (String, Vec<String>) {
                 rows.push(format!("{partition}|{}", cells.join("|")));
             }
         }
-        (format!("{partition}/{name}:{schema}"), rows)
+        // Parquet files are named by their writer (Delta Lake writers add
+        // a uuid), so the name is not part of the digest: the partition
+        // folders and the schema are.
+        (format!("{partition}/*.parquet:{schema}"), rows)
     } else if name.ends_with(".csv") {
         let text = String::from_utf8(bytes).expect("utf8 csv");
         let mut lines = text.lines();
@@ -152,30 +155,89 @@ fn file_rows(path: &Path, partition: &str) -> (String, Vec<String>) {
     }
 }
 
+/// One published file as the digest sees it: its table, its folders below
+/// the run (the partition values) and where it is.
+pub struct DigestFile {
+    pub table: String,
+    pub partition: String,
+    pub path: PathBuf,
+}
+
+/// The files of the published run of `run_date` under `out`: the data
+/// files of every table at the version the date's runs row names, and the
+/// files that are not tables. The partition of a data file is its folder
+/// below the attempt's (as it was below the run id before the tables were
+/// Delta tables), the rejects of every input one table with `table=`.
+fn published_files(out: &Path, run_date: &str) -> Vec<DigestFile> {
+    use fidelis_storage::Location;
+    use fidelis_storage::layout::Layout;
+    let root = Location::parse(
+        out.to_str().expect("utf8"),
+        &fidelis_core::config::StorageConfig::default(),
+    )
+    .expect("root");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let record = rt
+        .block_on(fidelis_storage::publish::current_run(
+            &Layout::new(root),
+            fidelis_core::RunDate::parse(run_date).expect("date"),
+        ))
+        .expect("the runs table")
+        .expect("a published run");
+    let dir = |p: &str| p.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+    let mut files = Vec::new();
+    for (name, t) in &record.tables {
+        for f in &t.files {
+            let inner = f
+                .path
+                .strip_prefix(&format!("run_date={run_date}/"))
+                .and_then(|p| p.split_once('/'))
+                .map_or_else(
+                    || panic!("{}: not in an attempt folder", f.path),
+                    |(_, p)| p,
+                );
+            let (table, partition) = match name.strip_prefix("rejects_") {
+                Some(input) => ("rejects".to_string(), format!("table={input}")),
+                None => (name.clone(), dir(inner)),
+            };
+            files.push(DigestFile {
+                table,
+                partition,
+                path: out.join(name).join(&f.path),
+            });
+        }
+    }
+    let base = format!("files/run_date={run_date}/run_id={}/", record.publish_id);
+    for f in &record.files {
+        let rel = f
+            .path
+            .strip_prefix(&base)
+            .unwrap_or_else(|| panic!("{} outside {base}", f.path));
+        let (table, inner) = rel.split_once('/').expect("a folder of files");
+        files.push(DigestFile {
+            table: table.to_string(),
+            partition: dir(inner),
+            path: out.join(&f.path),
+        });
+    }
+    files
+}
+
 /// The digest of a published run under `out`: table -> {rows, sha256}.
 pub fn digest(out: &Path, run_date: &str) -> BTreeMap<String, Value> {
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(out.join(format!("runs/run_date={run_date}/_manifest.json")))
-            .expect("manifest"),
-    )
-    .expect("manifest json");
-    let run_id = manifest["run_id"].as_str().expect("run_id");
+    let mut by_table: BTreeMap<String, Vec<DigestFile>> = BTreeMap::new();
+    for f in published_files(out, run_date) {
+        by_table.entry(f.table.clone()).or_default().push(f);
+    }
     let mut result = BTreeMap::new();
-    let tables = manifest["tables"].as_object().expect("tables");
-    for (table, files) in tables {
+    for (table, files) in by_table {
         if NOT_DIGESTED.contains(&table.as_str()) {
             continue;
         }
-        let base = format!("{table}/run_date={run_date}/run_id={run_id}/");
         let mut schemas = Vec::new();
         let mut rows = Vec::new();
-        for f in files.as_array().expect("files") {
-            let rel = f["path"].as_str().expect("path");
-            let inner = rel
-                .strip_prefix(&base)
-                .unwrap_or_else(|| panic!("{rel} outside {base}"));
-            let partition = inner.rsplit_once('/').map_or("", |(p, _)| p);
-            let (schema, r) = file_rows(&out.join(rel), partition);
+        for f in &files {
+            let (schema, r) = file_rows(&f.path, &f.partition);
             schemas.push(schema);
             rows.extend(r);
         }

@@ -267,8 +267,8 @@ fn rfm_and_trends_match_hand_computed_values() {
     let (_dir, root) = fixture();
     run_features(&root, &["--as-of", CUTOFF]);
     let f = by_customer(
-        &staged(&root.join("out"), RUN_DATE, "features-as-of")
-            .join(format!("features/as_of={CUTOFF}")),
+        &staged_table(&root.join("out"), RUN_DATE, "features-as-of", "features")
+            .join(format!("as_of={CUTOFF}")),
     );
     // The spine: A, B, C bought; D signed up and visited; F signed up after
     // the cutoff and G only visited after it: neither exists yet.
@@ -355,8 +355,8 @@ fn rfm_and_trends_match_hand_computed_values() {
     );
     // Text features.
     let batches = read_parquet_dir(
-        &staged(&root.join("out"), RUN_DATE, "features-as-of")
-            .join(format!("features/as_of={CUTOFF}")),
+        &staged_table(&root.join("out"), RUN_DATE, "features-as-of", "features")
+            .join(format!("as_of={CUTOFF}")),
     );
     let ids = strings(&batches, "customer_id");
     let a = ids
@@ -552,8 +552,8 @@ fn labels_cover_the_horizon_after_the_cutoff() {
     let (_dir, root) = fixture();
     run_features(&root, &["--as-of", CUTOFF, "--label-horizon", "10"]);
     let l = by_customer(
-        &staged(&root.join("out"), RUN_DATE, "features-as-of")
-            .join(format!("labels/as_of={CUTOFF}/horizon=10")),
+        &staged_table(&root.join("out"), RUN_DATE, "features-as-of", "labels")
+            .join(format!("as_of={CUTOFF}/horizon=10")),
     );
     // The population: customers with an order day on or before C (not D).
     let mut ids: Vec<&String> = l.keys().collect();
@@ -661,8 +661,8 @@ fn later_events_change_no_feature() {
             0,
         );
         tables.push(by_customer(
-            &staged(&root.join("out"), run_date, "features-as-of")
-                .join(format!("features/as_of={cutoff}")),
+            &staged_table(&root.join("out"), run_date, "features-as-of", "features")
+                .join(format!("as_of={cutoff}")),
         ));
     }
     assert!(tables[0].len() > 500, "{}", tables[0].len());
@@ -746,8 +746,8 @@ fn time_zones_are_instants_and_days_are_utc() {
     ]);
     assert_exit(&o, 0);
     let f = by_customer(
-        &staged(&root.join("out"), RUN_DATE, "features-as-of")
-            .join(format!("features/as_of={CUTOFF}")),
+        &staged_table(&root.join("out"), RUN_DATE, "features-as-of", "features")
+            .join(format!("as_of={CUTOFF}")),
     );
     check(
         &f,

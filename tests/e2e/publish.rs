@@ -1,14 +1,14 @@
 //! What the users receive: the exports checked with SQL against the
-//! inputs, the manifest that reconciles, crash safety of publishing (a real
-//! SIGKILL at three points, on the local disk here and on the S3 server in
-//! s3.rs), and the exit codes.
+//! inputs, the runs row that reconciles, crash safety of publishing (a real
+//! SIGKILL between two table commits and before the runs row, on the local
+//! disk here and on the S3 server in s3.rs), and the exit codes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
@@ -36,24 +36,6 @@ pub fn sample_job(dir: &Path, out: &str) -> PathBuf {
         out,
         &exports_section(),
     )
-}
-
-/// `fidelis sql --format json`, one JSON object per row.
-fn sql_rows(cfg: &Path, query: &str) -> Vec<serde_json::Value> {
-    let o = run(&[
-        "sql",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--format",
-        "json",
-        query,
-    ]);
-    assert_exit(&o, 0);
-    stdout(&o)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json row"))
-        .collect()
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
@@ -113,6 +95,13 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
     let cfg = sample_job(dir.path(), &out.to_string_lossy());
+    // The default: the staging of a published run goes.
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(
+        &cfg,
+        text.replace("keep_staging = true", "keep_staging = false"),
+    )
+    .expect("config");
     let o = run(&[
         "run",
         "--config",
@@ -121,10 +110,21 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         RUN_DATE,
     ]);
     assert_exit(&o, 0);
+    let record = current_record(&cfg, &|_| {}, RUN_DATE).expect("a current run");
+    let staging = out.join(format!(
+        "_staging/run_date={RUN_DATE}/run_id={}",
+        record["staged"]["run_id"].as_str().expect("run id")
+    ));
+    assert!(
+        walk(&staging).is_empty(),
+        "the published run's staging is left: {:?}",
+        walk(&staging)
+    );
 
     let customers = sample_customers();
     let unsub: HashMap<String, serde_json::Value> = sql_rows(
         &cfg,
+        &|_| {},
         &format!(
             "select customer_id, unsubscribed_email as email, unsubscribed_sms as sms, unsubscribed_push as push \
              from features where as_of = DATE '{RUN_DATE}'"
@@ -135,6 +135,7 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
     .collect();
     let rows = sql_rows(
         &cfg,
+        &|_| {},
         "select customer_id, audience, audience_name, channel, \"group\", email_sha256, email from exports",
     );
     assert!(rows.len() > 500, "{} exported rows", rows.len());
@@ -191,14 +192,9 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
     // The size cap of the win-back audience (max_size = 300) holds.
     assert!(per_audience["Win back lapsed"].0 <= 300);
 
-    // The manifest reconciles: rows read = accepted + rejected, the
-    // rejects files hold the rejected rows, and every file's checksum holds.
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join(format!("runs/run_date={RUN_DATE}/_manifest.json")))
-            .expect("manifest"),
-    )
-    .expect("json");
-    for t in manifest["inputs"]["tables"].as_array().expect("inputs") {
+    // The runs row reconciles: rows read = accepted + rejected, the
+    // rejects tables hold the rejected rows, every file's checksum holds.
+    for t in record["inputs"]["tables"].as_array().expect("inputs") {
         let (read, ok, bad) = (
             t["rows_read"].as_u64().expect("n"),
             t["rows_accepted"].as_u64().expect("n"),
@@ -206,32 +202,32 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         );
         assert_eq!(read, ok + bad, "{t}");
         let name = t["table"].as_str().expect("table");
-        let in_files: u64 = manifest["tables"]["rejects"]
+        let in_files: u64 = record["tables"][format!("rejects_{name}")]["files"]
             .as_array()
             .expect("rejects")
             .iter()
-            .filter(|f| {
-                f["path"]
-                    .as_str()
-                    .expect("path")
-                    .contains(&format!("table={name}/"))
-            })
             .map(|f| f["rows"].as_u64().expect("rows"))
             .sum();
         assert_eq!(in_files, bad, "{name}: rejects files");
+        let in_sql = sql_rows(
+            &cfg,
+            &|_| {},
+            &format!("select count(*) as n from rejects_{name} where run_date = '{RUN_DATE}'"),
+        );
+        assert_eq!(in_sql[0]["n"].as_u64(), Some(bad), "{name}: rejects table");
     }
-    assert_eq!(manifest["config_hash"].as_str().map(str::len), Some(64));
+    assert_eq!(record["config_hash"].as_str().map(str::len), Some(64));
     assert!(
-        manifest["models"]["model_version"].is_string(),
+        record["models"]["model_version"].is_string(),
         "{}",
-        manifest["models"]
+        record["models"]
     );
-    for f in all_files(&manifest) {
+    for f in all_files(&record) {
         let bytes = std::fs::read(out.join(&f.0)).expect("published file");
         assert_eq!(sha256_hex(&bytes), f.1, "{}", f.0);
     }
     // The summary counts agree with the files.
-    for a in manifest["exports"]["audiences"]
+    for a in record["exports"]["audiences"]
         .as_array()
         .expect("audiences")
     {
@@ -241,68 +237,117 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
     }
 }
 
-/// (path, sha256) of every file a manifest names.
-pub fn all_files(m: &serde_json::Value) -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    for files in m["tables"].as_object().expect("tables").values() {
-        for f in files.as_array().expect("files") {
-            v.push((
+/// (path, sha256) of every published file of a runs record that is not a
+/// table.
+pub fn all_files(record: &serde_json::Value) -> Vec<(String, String)> {
+    record["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
                 f["path"].as_str().expect("path").to_string(),
                 f["sha256"].as_str().expect("sha").to_string(),
-            ));
+            )
+        })
+        .collect()
+}
+
+/// Every data file of a runs record's tables is there with its size, and
+/// every other file with its checksum.
+pub fn assert_files_of(outputs: &Outputs, record: &serde_json::Value, what: &str) {
+    for (path, sha) in all_files(record) {
+        let bytes = (outputs.read)(&path).unwrap_or_else(|| panic!("{what}: {path} is gone"));
+        assert_eq!(sha256_hex(&bytes), sha, "{what}: {path} changed");
+    }
+    for (table, t) in record["tables"].as_object().expect("tables") {
+        for f in t["files"].as_array().expect("files") {
+            let path = format!("{table}/{}", f["path"].as_str().expect("path"));
+            let bytes = (outputs.read)(&path).unwrap_or_else(|| panic!("{what}: {path} is gone"));
+            assert_eq!(
+                Some(bytes.len() as u64),
+                f["bytes"].as_u64(),
+                "{what}: {path}"
+            );
         }
     }
-    v
 }
 
 /// Read access to an output root (the local disk or the S3 bucket).
 pub struct Outputs<'a> {
+    /// The job's config (what `fidelis sql` reads the outputs with).
+    pub cfg: &'a Path,
     pub read: &'a dyn Fn(&str) -> Option<Vec<u8>>,
     pub list: &'a dyn Fn(&str) -> Vec<String>,
     pub env: &'a dyn Fn(&mut Command),
 }
 
-fn scores_of(
-    outputs: &Outputs,
-    manifest: &serde_json::Value,
-) -> HashMap<String, (Option<f64>, Option<f64>)> {
-    let path = manifest["tables"]["scores"][0]["path"]
-        .as_str()
-        .expect("scores file");
-    let bytes = bytes::Bytes::from((outputs.read)(path).expect("scores"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 8192)
-        .expect("parquet");
-    let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
-    let ids = strings(&batches, "customer_id");
-    let f = |name: &str| -> Vec<Option<f64>> {
-        let mut v = Vec::new();
-        for b in &batches {
-            let c = b
-                .column_by_name(name)
-                .expect(name)
-                .as_primitive::<arrow::datatypes::Float64Type>();
-            v.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))));
-        }
-        v
-    };
-    let (churn, clv) = (f("churn_probability"), f("clv_12m"));
-    ids.into_iter()
-        .enumerate()
-        .map(|(i, id)| (id.expect("id"), (churn[i], clv[i])))
-        .collect()
+/// The current record of the run date, as `fidelis sql` reads it.
+pub fn record_of(outputs: &Outputs, what: &str) -> serde_json::Value {
+    current_record(outputs.cfg, outputs.env, RUN_DATE)
+        .unwrap_or_else(|| panic!("{what}: no published run of {RUN_DATE}"))
 }
 
-fn assert_intact(outputs: &Outputs, manifest_bytes: &[u8], what: &str) {
-    let manifest_path = format!("runs/run_date={RUN_DATE}/_manifest.json");
+/// The published scores of the run date, read through `fidelis sql`.
+fn scores_of(outputs: &Outputs) -> HashMap<String, (Option<f64>, Option<f64>)> {
+    sql_rows(
+        outputs.cfg,
+        outputs.env,
+        &format!(
+            "select customer_id, churn_probability, clv_12m from scores where run_date = '{RUN_DATE}'"
+        ),
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["customer_id"].as_str().expect("id").to_string(),
+            (r["churn_probability"].as_f64(), r["clv_12m"].as_f64()),
+        )
+    })
+    .collect()
+}
+
+/// The current run is still `first`: the same runs record, every file it
+/// names, and the scores `fidelis sql` reads.
+fn assert_intact(outputs: &Outputs, first: &serde_json::Value, scores: usize, what: &str) {
+    let now = record_of(outputs, what);
+    assert_eq!(&now, first, "{what}: the current run changed");
+    assert_files_of(outputs, first, what);
     assert_eq!(
-        (outputs.read)(&manifest_path).as_deref(),
-        Some(manifest_bytes),
-        "{what}: the manifest changed"
+        scores_of(outputs).len(),
+        scores,
+        "{what}: the scores changed"
     );
-    let m: serde_json::Value = serde_json::from_slice(manifest_bytes).expect("json");
-    for (path, sha) in all_files(&m) {
-        let bytes = (outputs.read)(&path).unwrap_or_else(|| panic!("{what}: {path} is gone"));
-        assert_eq!(sha256_hex(&bytes), sha, "{what}: {path} changed");
+}
+
+/// Every table of the date, as `fidelis sql` reads it, holds exactly the
+/// rows of the files the runs record names (no killed or replaced run's
+/// rows, none missing).
+pub fn assert_reader_matches(outputs: &Outputs, record: &serde_json::Value, what: &str) {
+    let tables = record["tables"].as_object().expect("tables");
+    // One query for every table (each `fidelis sql` loads every table).
+    let query = tables
+        .keys()
+        .map(|t| format!("select '{t}' as t, count(*) as n from {t} where run_date = '{RUN_DATE}'"))
+        .collect::<Vec<_>>()
+        .join(" union all ");
+    let got: HashMap<String, u64> = sql_rows(outputs.cfg, outputs.env, &query)
+        .into_iter()
+        .map(|r| {
+            (
+                r["t"].as_str().expect("t").to_string(),
+                r["n"].as_u64().expect("n"),
+            )
+        })
+        .collect();
+    for (table, t) in tables {
+        let want: u64 = t["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["rows"].as_u64().expect("rows"))
+            .sum();
+        assert_eq!(got.get(table), Some(&want), "{what}: {table}");
     }
 }
 
@@ -317,11 +362,13 @@ fn wait_for_expiry() {
     ));
 }
 
-/// Run the job; kill `publish` with SIGKILL at each pause point (holding
-/// the date's lease and the publish lease); check the first run's outputs
-/// each time, and that the next publish is refused with exit 75 until the
-/// killed one's lease expires; then a run with a new id is refused until
-/// the lease expires, takes it over, and gives the same scores.
+/// Run the job; stage a second run and kill its `publish` with SIGKILL at
+/// each pause point (between two table commits, before the runs row;
+/// holding the date's lease and the publish lease); check that readers
+/// see the first run, whole, each time, and that the next publish is
+/// refused with exit 75 until the killed one's lease expires; then a run
+/// with a new id is refused until the lease expires, takes it over, and
+/// gives the same scores.
 pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     let text = std::fs::read_to_string(cfg).expect("config");
     let text = text.replacen(
@@ -340,16 +387,16 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     };
     let o = job("run").output().expect("runs");
     assert_exit(&o, 0);
-    let manifest_path = format!("runs/run_date={RUN_DATE}/_manifest.json");
-    let first = (outputs.read)(&manifest_path).expect("manifest");
-    let first_m: serde_json::Value = serde_json::from_slice(&first).expect("json");
-    let first_scores = scores_of(outputs, &first_m);
+    let first = record_of(outputs, "the first run");
+    assert_reader_matches(outputs, &first, "the first run");
+    let first_scores = scores_of(outputs);
+    // A second run staged stage by stage (validate draws its id), to be
+    // published below and killed on the way.
+    for stage in ["validate", "features", "train", "score", "export", "report"] {
+        assert_exit(&job(stage).output().expect("runs"), 0);
+    }
 
-    for point in [
-        "publish.data",
-        "publish.before_manifest",
-        "publish.manifest",
-    ] {
+    for point in ["publish.table", "publish.before_runs"] {
         let mut c = job("publish");
         c.env("FIDELIS_FAULT_PAUSE", point)
             .stderr(Stdio::piped())
@@ -370,8 +417,8 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
         assert!(paused, "publish never reached {point}:\n{log}");
         child.kill().expect("SIGKILL");
         child.wait().expect("wait");
-        assert_intact(outputs, &first, point);
-        // The killed publish still holds the publish lease: refused.
+        // The killed publish still holds the publish lease: refused (at
+        // once, before the short lease runs out).
         let o = job("publish").output().expect("runs");
         assert_exit(&o, 75);
         assert!(
@@ -379,7 +426,7 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
             "{}",
             stderr(&o)
         );
-        assert_intact(outputs, &first, point);
+        assert_intact(outputs, &first, first_scores.len(), point);
         wait_for_expiry();
     }
 
@@ -388,12 +435,12 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     // then takes it over, replaces the date's outputs and cleans the
     // leftovers of the killed publishes; the scores are the same.
     let mut c = job("publish");
-    c.env("FIDELIS_FAULT_PAUSE", "publish.data")
+    c.env("FIDELIS_FAULT_PAUSE", "publish.table")
         .stderr(Stdio::piped())
         .stdout(Stdio::null());
     let mut child = c.spawn().expect("spawn");
     for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
-        if line.expect("line").contains("paused at publish.data") {
+        if line.expect("line").contains("paused at publish.table") {
             break;
         }
     }
@@ -414,20 +461,12 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
         "{}",
         stderr(&o)
     );
-    let second = (outputs.read)(&manifest_path).expect("manifest");
-    let second_m: serde_json::Value = serde_json::from_slice(&second).expect("json");
-    assert_ne!(first_m["run_id"], second_m["run_id"]);
-    assert_intact(outputs, &second, "rerun");
-    let run_id = second_m["run_id"].as_str().expect("run id");
-    for table in ["scores", "segments", "exports", "features", "models"] {
-        for path in (outputs.list)(&format!("{table}/run_date={RUN_DATE}/")) {
-            assert!(
-                path.contains(&format!("run_id={run_id}/")),
-                "leftover {path}"
-            );
-        }
-    }
-    let second_scores = scores_of(outputs, &second_m);
+    let second = record_of(outputs, "the rerun");
+    assert_ne!(first["publish_id"], second["publish_id"]);
+    assert_ne!(first["staged"]["run_id"], second["staged"]["run_id"]);
+    assert_files_of(outputs, &second, "rerun");
+    assert_reader_matches(outputs, &second, "rerun");
+    let second_scores = scores_of(outputs);
     assert_eq!(first_scores.len(), second_scores.len());
     for (id, (c1, v1)) in &first_scores {
         let (c2, v2) = second_scores[id];
@@ -461,6 +500,7 @@ pub fn with_local_outputs(body: &dyn Fn(&Path, &Outputs)) {
     body(
         &cfg,
         &Outputs {
+            cfg: &cfg,
             read: &read,
             list: &list,
             env: &|_| {},

@@ -122,6 +122,19 @@ impl Bucket {
     /// `support::staged_attempt` below the output prefix `out`: the key
     /// prefix of a stage's newest finished attempt.
     fn staged(&self, out: &str, run_date: &str, stage: &str) -> String {
+        self.find(out, &|read, list| {
+            crate::support::staged_attempt(read, list, run_date, stage)
+        })
+    }
+
+    /// `support::staged_table_rel` below the output prefix `out`.
+    fn staged_table(&self, out: &str, run_date: &str, stage: &str, table: &str) -> String {
+        self.find(out, &|read, list| {
+            crate::support::staged_table_rel(read, list, run_date, stage, table)
+        })
+    }
+
+    fn find(&self, out: &str, find: crate::support::Find) -> String {
         let read = |p: &str| self.get(&format!("{out}/{p}")).to_vec();
         let list = |p: &str| -> Vec<String> {
             let skip = format!("{out}/");
@@ -130,10 +143,7 @@ impl Bucket {
                 .map(|m| m.location.as_ref().trim_start_matches(&skip).to_string())
                 .collect()
         };
-        format!(
-            "{out}/{}",
-            crate::support::staged_attempt(&read, &list, run_date, stage)
-        )
+        format!("{out}/{}", find(&read, &list))
     }
 
     fn list(&self, prefix: &str) -> Vec<object_store::ObjectMeta> {
@@ -346,21 +356,29 @@ fn committed_sample_runs_from_s3_like_from_disk() {
 
     // The feature SQL reads the same from S3 as from the disk.
     let features = format!(
-        "{}/features/as_of=2026-11-22",
-        bucket.staged(&format!("{prefix}/out"), "2026-11-22", "features")
+        "{}/as_of=2026-11-22",
+        bucket.staged_table(
+            &format!("{prefix}/out"),
+            "2026-11-22",
+            "features",
+            "features"
+        )
     );
     let (listed, other): (Vec<_>, Vec<_>) = bucket
         .list(&features)
         .into_iter()
         .partition(|m| m.location.extension() == Some("parquet"));
     assert_eq!(listed.len(), 1, "{listed:?}");
-    // Beside the data, the stage's report (hidden from readers of the folder).
     assert!(
-        other
-            .iter()
-            .any(|m| m.location.as_ref().ends_with("/_report.json")),
-        "{other:?}"
+        other.is_empty(),
+        "only data files in a table's folder: {other:?}"
     );
+    // The stage's report of the cutoff is a file of the attempt's staging.
+    let report = format!(
+        "{}/features/as_of=2026-11-22/_report.json",
+        bucket.staged(&format!("{prefix}/out"), "2026-11-22", "features")
+    );
+    assert!(!bucket.get(&report).is_empty(), "{report}");
     let copy = tempfile::tempdir().expect("tmp");
     std::fs::write(
         copy.path().join("part-00000.parquet"),
@@ -369,8 +387,13 @@ fn committed_sample_runs_from_s3_like_from_disk() {
     .expect("write");
     let from_s3 = crate::features::by_customer(copy.path());
     let from_disk = crate::features::by_customer(
-        &crate::support::staged(&local.path().join("out"), "2026-11-22", "features")
-            .join("features/as_of=2026-11-22"),
+        &crate::support::staged_table(
+            &local.path().join("out"),
+            "2026-11-22",
+            "features",
+            "features",
+        )
+        .join("as_of=2026-11-22"),
     );
     assert!(from_disk.len() > 4000, "{}", from_disk.len());
     crate::features::assert_same_features(&from_s3, &from_disk, "from S3", "from disk");
@@ -406,6 +429,7 @@ fn with_s3_outputs(name: &str, body: &dyn Fn(&std::path::Path, &crate::publish::
     body(
         &cfg,
         &crate::publish::Outputs {
+            cfg: &cfg,
             read: &read,
             list: &list,
             env: &env,
@@ -423,7 +447,9 @@ fn sigkill_while_publishing_to_s3_leaves_the_published_run_intact() {
 
 #[test]
 fn overlapping_runs_of_one_date_on_s3() {
-    with_s3_outputs("overlap", &crate::overlap::overlapping_runs_of_one_date);
+    with_s3_outputs("overlap", &|cfg, outputs| {
+        crate::overlap::overlapping_runs_of_one_date(cfg, outputs, crate::overlap::S3_PUBLISH_PAIRS)
+    });
 }
 
 /// The leases and the finished markers rest on create-only writes: the
@@ -564,8 +590,8 @@ fn outage_during(stage: &str) {
     };
     // An earlier published run of the date.
     assert_exit(&run_stage("run", "2026-11-22"), 0);
-    let manifest = format!("{prefix}/out/runs/run_date=2026-11-22/_manifest.json");
-    let before = bucket.get(&manifest);
+    let env = |c: &mut Command| with_s3_env(c, &server.endpoint);
+    let before = current_record(&cfg, &env, "2026-11-22").expect("published");
     let at = STAGES.iter().position(|s| *s == stage).expect("a stage");
     for s in &STAGES[..at] {
         assert_exit(&run_stage(s, "2026-11-22"), 0);
@@ -586,20 +612,35 @@ fn outage_during(stage: &str) {
     );
     assert!(lines[0].len() < 1_000, "a short message: {}", lines[0]);
     assert!(took.as_secs() < 120, "{stage} took {took:?} to give up");
-    // Nothing published: the earlier manifest, and every file it names.
-    assert_eq!(bucket.get(&manifest), before, "the manifest changed");
-    let m: serde_json::Value = serde_json::from_slice(&before).expect("manifest");
-    for files in m["tables"].as_object().expect("tables").values() {
-        for f in files.as_array().expect("files") {
+    // Nothing published: the earlier run is the current one, with every
+    // file it names.
+    assert_eq!(
+        current_record(&cfg, &env, "2026-11-22").as_ref(),
+        Some(&before),
+        "the current run changed"
+    );
+    for f in before["files"].as_array().expect("files") {
+        let bytes = bucket.get(&format!(
+            "{prefix}/out/{}",
+            f["path"].as_str().expect("path")
+        ));
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            f["sha256"].as_str().expect("sha"),
+            "{}",
+            f["path"]
+        );
+    }
+    for (table, t) in before["tables"].as_object().expect("tables") {
+        for f in t["files"].as_array().expect("files") {
             let bytes = bucket.get(&format!(
-                "{prefix}/out/{}",
+                "{prefix}/out/{table}/{}",
                 f["path"].as_str().expect("path")
             ));
             assert_eq!(
-                hex::encode(sha2::Sha256::digest(&bytes)),
-                f["sha256"].as_str().expect("sha"),
-                "{}",
-                f["path"]
+                Some(bytes.len() as u64),
+                f["bytes"].as_u64(),
+                "{table}: {f}"
             );
         }
     }
@@ -607,7 +648,11 @@ fn outage_during(stage: &str) {
     for s in &STAGES[at..] {
         assert_exit(&run_stage(s, "2026-11-22"), 0);
     }
-    assert_ne!(bucket.get(&manifest), before, "the rerun published");
+    assert_ne!(
+        current_record(&cfg, &env, "2026-11-22").as_ref(),
+        Some(&before),
+        "the rerun published"
+    );
 }
 
 #[test]

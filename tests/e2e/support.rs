@@ -113,12 +113,15 @@ pub fn strings(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
 }
 
 /// Write a config file with the given inputs (table, location) and output.
+/// The staging of a published run is kept (`keep_staging = true`: the
+/// tests look at what the stages wrote); `publish.rs` checks that it goes
+/// without it.
 pub fn write_config(dir: &Path, inputs: &[(&str, &str)], out: &str, extra: &str) -> PathBuf {
     let mut text = String::from("[inputs]\n");
     for (t, loc) in inputs {
         text.push_str(&format!("{t} = \"{loc}\"\n"));
     }
-    text.push_str(&format!("\n[output]\nurl = \"{out}\"\n\n[engine]\ntarget_partitions = 2\nmemory_limit_mb = 2048\n{extra}\n"));
+    text.push_str(&format!("\n[output]\nurl = \"{out}\"\nkeep_staging = true\n\n[engine]\ntarget_partitions = 2\nmemory_limit_mb = 2048\n{extra}\n"));
     let path = dir.join("job.toml");
     std::fs::write(&path, text).expect("config");
     path
@@ -147,6 +150,30 @@ pub fn staged_attempt(
     run_date: &str,
     stage: &str,
 ) -> String {
+    let (run, token) = staged_token(read, list, run_date, stage);
+    format!("{run}/attempt={token}")
+}
+
+/// The folder of a Delta table's data files that the newest finished
+/// attempt of `stage` wrote (see [`staged_attempt`]), relative to the root.
+pub fn staged_table_rel(
+    read: &dyn Fn(&str) -> Vec<u8>,
+    list: &dyn Fn(&str) -> Vec<String>,
+    run_date: &str,
+    stage: &str,
+    table: &str,
+) -> String {
+    let (_, token) = staged_token(read, list, run_date, stage);
+    format!("{table}/run_date={run_date}/attempt={token}")
+}
+
+/// The run folder and the token of a stage's newest finished attempt.
+fn staged_token(
+    read: &dyn Fn(&str) -> Vec<u8>,
+    list: &dyn Fn(&str) -> Vec<String>,
+    run_date: &str,
+    stage: &str,
+) -> (String, String) {
     let json = |p: &str| -> serde_json::Value {
         serde_json::from_slice(&read(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
     };
@@ -162,14 +189,31 @@ pub fn staged_attempt(
         .last()
         .unwrap_or_else(|| panic!("no finished {stage} in {run}"));
     let lineage = json(newest);
-    format!(
-        "{run}/attempt={}",
-        lineage["attempts"][stage].as_str().expect("token")
-    )
+    let token = lineage["attempts"][stage]
+        .as_str()
+        .expect("token")
+        .to_string();
+    (run, token)
 }
 
 /// [`staged_attempt`] below a local output root.
 pub fn staged(out: &Path, run_date: &str, stage: &str) -> PathBuf {
+    local_staged(out, &|read, list| {
+        staged_attempt(read, list, run_date, stage)
+    })
+}
+
+/// [`staged_table_rel`] below a local output root.
+pub fn staged_table(out: &Path, run_date: &str, stage: &str, table: &str) -> PathBuf {
+    local_staged(out, &|read, list| {
+        staged_table_rel(read, list, run_date, stage, table)
+    })
+}
+
+/// Finds a folder given read and list access to an output root.
+pub type Find<'a> = &'a dyn Fn(&dyn Fn(&str) -> Vec<u8>, &dyn Fn(&str) -> Vec<String>) -> String;
+
+fn local_staged(out: &Path, find: Find) -> PathBuf {
     let read = |p: &str| std::fs::read(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     let list = |p: &str| -> Vec<String> {
         std::fs::read_dir(out.join(p))
@@ -179,5 +223,46 @@ pub fn staged(out: &Path, run_date: &str, stage: &str) -> PathBuf {
             })
             .unwrap_or_default()
     };
-    out.join(staged_attempt(&read, &list, run_date, stage))
+    out.join(find(&read, &list))
+}
+
+/// The rows of a `fidelis sql` query (JSON lines) against `cfg`, the
+/// command prepared by `env` (the S3 tests' credentials).
+pub fn sql_rows(cfg: &Path, env: &dyn Fn(&mut Command), query: &str) -> Vec<serde_json::Value> {
+    let mut c = fidelis();
+    env(&mut c);
+    let o = c
+        .args([
+            "sql",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--format",
+            "json",
+            query,
+        ])
+        .output()
+        .expect("fidelis sql runs");
+    assert_exit(&o, 0);
+    stdout(&o)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// The current `runs` row of a date, as `fidelis sql` reads it: its
+/// record (docs/publishing.md), or `None` before the first publish.
+pub fn current_record(
+    cfg: &Path,
+    env: &dyn Fn(&mut Command),
+    run_date: &str,
+) -> Option<serde_json::Value> {
+    let rows = sql_rows(
+        cfg,
+        env,
+        &format!("select record from runs where run_date = '{run_date}'"),
+    );
+    assert!(rows.len() <= 1, "two current runs of {run_date}: {rows:?}");
+    rows.first()
+        .map(|r| serde_json::from_str(r["record"].as_str().expect("record")).expect("record json"))
 }

@@ -84,9 +84,10 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
         assert!(t["fallback"].is_null(), "{t}");
     }
 
-    let scores = read_parquet_dir(&support::staged(&out, RUN_DATE, "score").join("scores"));
+    let scores = read_parquet_dir(&support::staged_table(&out, RUN_DATE, "score", "scores"));
     let features = read_parquet_dir(
-        &support::staged(&out, RUN_DATE, "features").join(format!("features/as_of={RUN_DATE}")),
+        &support::staged_table(&out, RUN_DATE, "features", "features")
+            .join(format!("as_of={RUN_DATE}")),
     );
     let table = FeatureTable::from_batches(&features, "features").expect("features");
     let truth = read_parquet_dir(&repo().join("sample-data/retail/truth"));
@@ -215,9 +216,10 @@ fn backtest_sample_is_a_subset_with_identical_features_and_labels() {
             &run(&["features", "--config", &cfg, "--run-date", RUN_DATE]),
             0,
         );
-        staged.push(support::staged(&d.join("out"), RUN_DATE, "features"));
+        staged.push(d.join("out"));
     }
-    let plan = |d: &Path| -> serde_json::Value {
+    let plan = |out: &Path| -> serde_json::Value {
+        let d = support::staged(out, RUN_DATE, "features");
         serde_json::from_slice(&std::fs::read(d.join("_stages/features.json")).expect("plan"))
             .expect("json")
     };
@@ -231,7 +233,12 @@ fn backtest_sample_is_a_subset_with_identical_features_and_labels() {
         "{sample}"
     );
 
-    let read = |d: &Path, what: &str| rows_as_text(&read_parquet_dir(&d.join(what)));
+    // `what`: a table and the folder below its attempt's.
+    let read = |out: &Path, what: &str| {
+        let (table, inner) = what.split_once('/').expect("table/folder");
+        let dir = support::staged_table(out, RUN_DATE, "features", table).join(inner);
+        rows_as_text(&read_parquet_dir(&dir))
+    };
     // The run date: every customer in both runs, identical.
     let now = format!("features/as_of={RUN_DATE}");
     assert_eq!(read(&staged[0], &now), read(&staged[1], &now));

@@ -403,7 +403,12 @@ fn every_rule_quarantines_its_rows_with_a_reason() {
     assert_eq!(ids, ["o1", "o1", "o9"]);
 
     // Rejects carry the canonical columns and the reason.
-    let rejects = read_parquet_dir(&stage.join("rejects/table=purchases"));
+    let rejects = read_parquet_dir(&staged_table(
+        &root.join("out"),
+        RUN_DATE,
+        "validate",
+        "rejects_purchases",
+    ));
     assert_eq!(rows(&rejects), 10);
     let r = strings(&rejects, "reject_reason");
     assert!(r.iter().all(Option::is_some));
@@ -433,15 +438,16 @@ fn too_many_rejects_stop_the_run_with_exit_3() {
     let err = stderr(&o);
     assert!(err.contains("max_reject_share"), "{err}");
     assert!(err.contains("table purchases"), "{err}");
-    // The rejects are staged for the operator to look at, where the error
-    // says (the attempt did not finish: no later stage reads it).
+    // The rejects are written for the operator to look at, where the
+    // error says (the attempt did not finish: nothing commits them).
     let at = err
-        .split("rejected rows are staged at file://")
+        .split("the rejected rows are in file://")
         .nth(1)
-        .and_then(|r| r.split(')').next())
+        .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("the error names the rejects: {err}"));
-    assert!(
-        std::path::Path::new(at).join("table=purchases").exists(),
+    assert_eq!(
+        rows(&read_parquet_dir(std::path::Path::new(at))),
+        10,
         "{at}"
     );
 }

@@ -9,9 +9,10 @@ pub const LOG_FORMAT: &str = "FIDELIS_LOG_FORMAT";
 /// Any value turns colours off (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Fault injection for the crash tests: the process stops (sleeps forever)
-/// at the named point (`publish.data`, `publish.before_manifest`,
-/// `publish.manifest`) after printing `fidelis: paused at <point>` on
-/// stderr, so that a test can SIGKILL it exactly there.
+/// at the named point (`publish.table`: after the first table commit,
+/// `publish.before_runs`: before the runs row, `publish.commit.<table>`:
+/// before that table's commit) after printing `fidelis: paused at <point>`
+/// on stderr, so that a test can SIGKILL it exactly there.
 pub const FAULT_PAUSE: &str = "FIDELIS_FAULT_PAUSE";
 
 /// Stop here forever when [`FAULT_PAUSE`] names this point.

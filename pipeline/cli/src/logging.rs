@@ -27,6 +27,14 @@ pub fn bars_enabled() -> bool {
     *BARS.get_or_init(stderr_is_terminal)
 }
 
+/// Crates whose info logs are not fidelis' progress.
+const NOISY: &[&str] = &[
+    "deltalake_core",
+    "buoyant_kernel",
+    "buoyant_kernel_engine",
+    "delta_kernel",
+];
+
 pub fn init(format: LogFormat, filter: &str) {
     let json = match format {
         LogFormat::Auto => !stderr_is_terminal(),
@@ -34,7 +42,17 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Json => true,
     };
     let _ = BARS.set(!json && stderr_is_terminal());
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut directives = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // delta-rs and its kernel log every snapshot load at info (with the
+    // whole log segment): warnings only, unless the filter names them.
+    for quiet in NOISY {
+        if !filter.contains(quiet)
+            && let Ok(d) = format!("{quiet}=warn").parse()
+        {
+            directives = directives.add_directive(d);
+        }
+    }
+    let filter = directives;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -61,10 +61,31 @@ pub struct OutputConfig {
     /// (tests use a few seconds).
     #[serde(default = "default_lease_minutes")]
     pub lease_minutes: f64,
+    /// The size at which a table's data file is closed and the next one
+    /// started, in MiB (docs/publishing.md).
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u64,
+    /// How many days the files of replaced runs, killed runs and earlier
+    /// table versions are kept before a vacuum may remove them
+    /// (docs/publishing.md, "Retention and earlier runs").
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+    /// Keep the staging folder of a published run (validated inputs,
+    /// intermediates, the backtest sample) for debugging.
+    #[serde(default)]
+    pub keep_staging: bool,
 }
 
 fn default_lease_minutes() -> f64 {
     120.0
+}
+
+fn default_max_file_mb() -> u64 {
+    1024
+}
+
+fn default_keep_days() -> u32 {
+    7
 }
 
 impl Default for OutputConfig {
@@ -72,6 +93,9 @@ impl Default for OutputConfig {
         OutputConfig {
             url: String::new(),
             lease_minutes: default_lease_minutes(),
+            max_file_mb: default_max_file_mb(),
+            keep_days: default_keep_days(),
+            keep_staging: false,
         }
     }
 }
@@ -281,6 +305,10 @@ pub struct Settings {
     pub output_url: String,
     /// `[output] lease_minutes`.
     pub lease_minutes: f64,
+    /// `[output] max_file_mb`, `keep_days` and `keep_staging`.
+    pub max_file_mb: u64,
+    pub keep_days: u32,
+    pub keep_staging: bool,
     pub validation: ValidationConfig,
     pub engine: EngineConfig,
     pub storage: StorageConfig,
@@ -361,6 +389,11 @@ impl ConfigFile {
                 self.output.lease_minutes
             )));
         }
+        if self.output.max_file_mb == 0 {
+            return Err(Error::config(format!(
+                "{origin}: output.max_file_mb must be at least 1"
+            )));
+        }
         for (table, map) in &self.columns {
             let Some(t) = Table::ALL.into_iter().find(|t| t.name() == table) else {
                 return Err(Error::config(format!(
@@ -402,6 +435,9 @@ impl ConfigFile {
             inputs,
             output_url: resolve_location(&self.output.url, base),
             lease_minutes: self.output.lease_minutes,
+            max_file_mb: self.output.max_file_mb,
+            keep_days: self.output.keep_days,
+            keep_staging: self.output.keep_staging,
             validation: self.validation,
             engine,
             storage: self.storage,

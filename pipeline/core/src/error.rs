@@ -179,7 +179,7 @@ impl Error {
                 Some("check the config file against jobs/local.toml and docs/contract.md")
             }
             Error::Data { .. } => Some(
-                "fix the input (or map your column names in [columns.<table>] of the config); rejected rows are staged in the validate attempt the error names (rejects/)",
+                "fix the input (or map your column names in [columns.<table>] of the config); the rejected rows are in the rejects_<table> folder the error names",
             ),
             Error::Storage { .. } => Some(
                 "check the URL and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*); the run can be retried",

@@ -1,141 +1,214 @@
-//! The published outputs as SQL tables, for `fidelis sql`.
+//! The published outputs as SQL tables, for `fidelis sql` and the report.
 //!
-//! Each table is a Hive-partitioned listing of `<out>/<table>/` (partition
-//! columns `run_date`, `run_id` and the table's own: `as_of`, `horizon`,
-//! `segment`, `audience`) restricted to the run ids the manifests
-//! name: a reader resolves every date through its manifest, so files of a
-//! run killed before its manifest, or of an older run of the same date not
-//! yet cleaned up, are never seen. Two more tables come from the manifests
-//! themselves: `runs` (one row per published date) and `run_files` (every
-//! published file with its rows and checksum). Rejected rows keep one
-//! schema per input table, so they are not one SQL table: `run_files` lists
-//! their files.
+//! **The reader rule** (docs/publishing.md): for each run date D, a table T
+//! is read at the Delta version that D's current `runs` row names, filtered
+//! to `run_date = D`, and the dates are unioned. Reading T's latest version
+//! instead would show a killed run's commit; reading every table at the
+//! latest row's versions would show another date's uncommitted partition.
+//! Dates whose files in T's latest version are still the ones their row
+//! names are read from the latest version together (one pass over its
+//! file list tells), so a lake of a year of nightly runs loads one or two
+//! versions per table, not one per date.
+//!
+//! Besides the Delta tables (`features`, `labels`, `scores`, `segments`,
+//! `exports`, `rejects_<input>`): `runs` (the current row of every date)
+//! and `run_files` (every file of those runs: the tables' data files and
+//! the files that are not tables, with rows, bytes and checksums).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::{col, lit};
+use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake_core::DeltaTable;
 
 use fidelis_core::{Error, Result, Settings};
-use fidelis_storage::layout::Layout;
-use fidelis_storage::publish::{Manifest, read_manifests};
-
-use crate::scores::sql_string;
-
-/// The Parquet tables and their partition columns below `run_id=`.
-pub const TABLES: &[(&str, &[&str])] = &[
-    ("scores", &[]),
-    ("segments", &["segment"]),
-    ("exports", &["audience"]),
-    // The feature files carry their `as_of` column already.
-    ("features", &[]),
-    ("labels", &["as_of", "horizon"]),
-];
+use fidelis_storage::layout::{DELTA_TABLES, Layout};
+use fidelis_storage::publish::{
+    CommittedTable, RunRecord, current_runs, log_store, open_table, runs_batch,
+};
+use futures::TryStreamExt;
 
 /// A session with every published table registered; returns it with the
-/// manifests it read.
+/// runs it reads (the current run of every date).
 pub async fn sql_session(
     settings: &Settings,
     layout: &Layout,
-) -> Result<(SessionContext, Vec<Manifest>)> {
-    let manifests = read_manifests(layout).await?;
+) -> Result<(SessionContext, Vec<RunRecord>)> {
+    let runs = current_runs(layout).await?;
     let ctx = crate::session::new_session(&settings.engine, &[layout.root()])?;
-    for (table, parts) in TABLES {
-        let ids: Vec<String> = manifests
-            .iter()
-            .filter(|m| {
-                m.tables
-                    .get(*table)
-                    .is_some_and(|f| f.iter().any(|f| f.path.ends_with(".parquet")))
-            })
-            .map(|m| sql_string(&m.run_id))
-            .collect();
-        if ids.is_empty() {
-            continue;
+    for spec in DELTA_TABLES {
+        if let Some(df) = read_table(&ctx, layout, spec.name, &runs).await? {
+            ctx.register_table(spec.name, df.into_view())
+                .map_err(|e| Error::internal_with(format!("registering {}", spec.name), e))?;
         }
-        let mut cols = vec![
-            ("run_date".to_string(), DataType::Utf8),
-            ("run_id".to_string(), DataType::Utf8),
-        ];
-        cols.extend(parts.iter().map(|p| ((*p).to_string(), DataType::Utf8)));
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(cols);
-        let all = format!("{table}__all_files");
-        let url = layout.published(table).url() + "/";
-        ctx.register_listing_table(&all, &url, options, None, None)
-            .await
-            .map_err(|e| Error::internal_with(format!("registering {url}"), e))?;
-        let view = ctx
-            .sql(&format!(
-                "select * from {all} where run_id in ({})",
-                ids.join(", ")
-            ))
-            .await
-            .map_err(|e| Error::internal_with(format!("defining the {table} view"), e))?;
-        ctx.register_table(*table, view.into_view())
-            .map_err(|e| Error::internal_with(format!("registering {table}"), e))?;
     }
-    register_manifest_tables(&ctx, &manifests)?;
-    Ok((ctx, manifests))
+    register_run_tables(&ctx, &runs)?;
+    Ok((ctx, runs))
 }
 
-fn register_manifest_tables(ctx: &SessionContext, manifests: &[Manifest]) -> Result<()> {
-    let err = |e| Error::internal_with("building the manifest tables", e);
-    let s = |v: Vec<String>| -> Arc<StringArray> { Arc::new(StringArray::from(v)) };
-    let runs = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("run_date", DataType::Utf8, false),
-            Field::new("run_id", DataType::Utf8, false),
-            Field::new("code_version", DataType::Utf8, false),
-            Field::new("config_hash", DataType::Utf8, false),
-            Field::new("published_at", DataType::Utf8, false),
-            Field::new("manifest", DataType::Utf8, false),
-        ])),
-        vec![
-            s(manifests.iter().map(|m| m.run_date.clone()).collect()),
-            s(manifests.iter().map(|m| m.run_id.clone()).collect()),
-            s(manifests.iter().map(|m| m.code_version.clone()).collect()),
-            s(manifests.iter().map(|m| m.config_hash.clone()).collect()),
-            s(manifests.iter().map(|m| m.published_at.clone()).collect()),
-            s(manifests
-                .iter()
-                .map(|m| serde_json::to_string(m).unwrap_or_default())
-                .collect()),
-        ],
-    )
-    .map_err(err)?;
-    ctx.register_batch("runs", runs)
-        .map_err(|e| Error::internal_with("registering runs", e))?;
-    let files: Vec<(&Manifest, &str, &fidelis_storage::publish::PublishedFile)> = manifests
+/// Table `name` as `runs` see it (the reader rule), or `None` when none of
+/// them committed it.
+pub async fn read_table(
+    ctx: &SessionContext,
+    layout: &Layout,
+    name: &str,
+    runs: &[RunRecord],
+) -> Result<Option<DataFrame>> {
+    let named: Vec<(&str, &CommittedTable)> = runs
         .iter()
-        .flat_map(|m| m.files().map(move |(t, f)| (m, t, f)))
+        .filter_map(|r| r.tables.get(name).map(|t| (r.run_date.as_str(), t)))
         .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let root = layout.table(name);
+    let latest = open_table(&root).await?.ok_or_else(|| {
+        Error::storage(
+            root.url(),
+            "a published run names this Delta table, but it has no log (was it deleted?)",
+        )
+    })?;
+    // The latest version's files, by run date.
+    let mut now: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let files: Vec<_> = latest
+        .get_active_add_actions_by_partitions(&[])
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(root.url(), e))?;
+    for f in files {
+        if let Some(Some(d)) = f.partition_values_map().get("run_date") {
+            now.entry(d.clone())
+                .or_default()
+                .insert(f.path().into_owned());
+        }
+    }
+    // Version to read -> the dates read there (None: the latest).
+    let mut groups: BTreeMap<Option<i64>, Vec<String>> = BTreeMap::new();
+    for (date, t) in named {
+        let theirs: BTreeSet<String> = t.files.iter().map(|f| f.path.clone()).collect();
+        let at = (now.get(date) != Some(&theirs)).then_some(t.version);
+        groups.entry(at).or_default().push(date.to_string());
+    }
+    let mut frames = Vec::new();
+    for (version, dates) in groups {
+        let table = match version {
+            None => latest.clone(),
+            Some(v) => {
+                let mut t = DeltaTable::new(log_store(&root)?);
+                t.load_version(u64::try_from(v).unwrap_or(0))
+                    .await
+                    .map_err(|e| {
+                        Error::storage(
+                            root.url(),
+                            format!("cannot read version {v}, which a published run names: {e}"),
+                        )
+                    })?;
+                t
+            }
+        };
+        frames.push(provider_frame(ctx, &table, &dates).await?);
+    }
+    let mut frames = frames.into_iter();
+    let Some(mut df) = frames.next() else {
+        return Ok(None);
+    };
+    for other in frames {
+        df = df
+            .union_by_name(other)
+            .map_err(|e| Error::internal_with(format!("the versions of {name}"), e))?;
+    }
+    Ok(Some(df))
+}
+
+/// One version of a table, restricted to `dates`.
+async fn provider_frame(
+    ctx: &SessionContext,
+    table: &DeltaTable,
+    dates: &[String],
+) -> Result<DataFrame> {
+    let url = table.table_url().to_string();
+    let err = |e: &dyn std::fmt::Display| Error::internal(format!("reading {url}: {e}"));
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| err(&e))?;
+    let provider = table.table_provider().await.map_err(|e| err(&e))?;
+    ctx.read_table(provider)
+        .map_err(|e| err(&e))?
+        .filter(col("run_date").in_list(dates.iter().map(|d| lit(d.clone())).collect(), false))
+        .map_err(|e| err(&e))
+}
+
+fn register_run_tables(ctx: &SessionContext, runs: &[RunRecord]) -> Result<()> {
+    let err = |e| Error::internal_with("building the runs tables", e);
+    let s = |v: Vec<String>| -> Arc<StringArray> { Arc::new(StringArray::from(v)) };
+    let batch = runs_batch(runs)?;
+    ctx.register_batch("runs", batch)
+        .map_err(|e| Error::internal_with("registering runs", e))?;
+    // (run date, publish id, table, path, rows, bytes, sha256)
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<u64>,
+        u64,
+        Option<String>,
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    for r in runs {
+        for (t, c) in &r.tables {
+            for f in &c.files {
+                rows.push((
+                    r.run_date.clone(),
+                    r.publish_id.clone(),
+                    t.clone(),
+                    format!("{t}/{}", f.path),
+                    f.rows,
+                    f.bytes,
+                    None,
+                ));
+            }
+        }
+        for f in &r.files {
+            let table = f.path.split('/').nth(3).unwrap_or("").to_string();
+            rows.push((
+                r.run_date.clone(),
+                r.publish_id.clone(),
+                table,
+                f.path.clone(),
+                f.rows,
+                f.bytes,
+                Some(f.sha256.clone()),
+            ));
+        }
+    }
     let run_files = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("run_date", DataType::Utf8, false),
-            Field::new("run_id", DataType::Utf8, false),
+            Field::new("publish_id", DataType::Utf8, false),
             Field::new("table_name", DataType::Utf8, false),
             Field::new("path", DataType::Utf8, false),
             Field::new("rows", DataType::UInt64, true),
             Field::new("bytes", DataType::UInt64, false),
-            Field::new("sha256", DataType::Utf8, false),
+            Field::new("sha256", DataType::Utf8, true),
         ])),
         vec![
-            s(files.iter().map(|(m, _, _)| m.run_date.clone()).collect()),
-            s(files.iter().map(|(m, _, _)| m.run_id.clone()).collect()),
-            s(files.iter().map(|(_, t, _)| (*t).to_string()).collect()),
-            s(files.iter().map(|(_, _, f)| f.path.clone()).collect()),
+            s(rows.iter().map(|r| r.0.clone()).collect()),
+            s(rows.iter().map(|r| r.1.clone()).collect()),
+            s(rows.iter().map(|r| r.2.clone()).collect()),
+            s(rows.iter().map(|r| r.3.clone()).collect()),
             Arc::new(UInt64Array::from(
-                files.iter().map(|(_, _, f)| f.rows).collect::<Vec<_>>(),
+                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
             )),
             Arc::new(UInt64Array::from(
-                files.iter().map(|(_, _, f)| f.bytes).collect::<Vec<_>>(),
+                rows.iter().map(|r| r.5).collect::<Vec<_>>(),
             )),
-            s(files.iter().map(|(_, _, f)| f.sha256.clone()).collect()),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.6.clone()).collect::<Vec<_>>(),
+            )),
         ],
     )
     .map_err(err)?;

@@ -14,7 +14,7 @@ use fidelis_engine::features::{groups_left_out, staged_validation};
 use fidelis_engine::{ValidationReport, new_session};
 use fidelis_storage::Location;
 use fidelis_storage::layout::{Layout, RunLayout};
-use fidelis_storage::publish::{Manifest, read_manifests};
+use fidelis_storage::publish::current_runs;
 use fidelis_train::TrainReport;
 
 /// Summary statistics of one feature column.
@@ -264,33 +264,24 @@ async fn previous_run(
     run_date: RunDate,
 ) -> Result<Option<PreviousRun>> {
     let d = run_date.to_string();
-    let manifests: Vec<Manifest> = read_manifests(layout).await?;
-    let Some(m) = manifests.into_iter().rev().find(|m| m.run_date < d) else {
+    let runs = current_runs(layout).await?;
+    let Some(r) = runs.into_iter().rev().find(|r| r.run_date < d) else {
         return Ok(None);
     };
-    let files: Vec<String> = m
-        .tables
-        .get("scores")
-        .map(|f| {
-            f.iter()
-                .filter(|f| f.path.ends_with(".parquet"))
-                .map(|f| layout.file(&f.path).url())
-                .collect()
-        })
-        .unwrap_or_default();
-    if files.is_empty() {
+    // The previous run's scores, by time travel to the version its runs
+    // row names.
+    let Some(df) =
+        fidelis_engine::catalog::read_table(ctx, layout, "scores", std::slice::from_ref(&r))
+            .await?
+    else {
         return Ok(None);
-    }
-    let df = ctx
-        .read_parquet(files, ParquetReadOptions::default())
-        .await
-        .internal("report: reading the previous run's scores")?;
+    };
     ctx.register_table("previous_scores", df.into_view())
         .internal("report: registering the previous run's scores")?;
     let (churn, clv) = score_columns(ctx, "previous_scores").await?;
     Ok(Some(PreviousRun {
-        run_date: m.run_date,
-        run_id: m.run_id,
+        run_date: r.run_date,
+        run_id: r.staged.run_id,
         churn,
         clv,
     }))

@@ -1,30 +1,30 @@
 //! Every path of a run, in one place: the staging area of a run date, the
-//! published tables, the manifests, the reports and the stage records
+//! Delta Lake tables, the published files and the stage records
 //! (docs/contract.md, "Outputs and publishing"; docs/architecture.md).
 //!
 //! ```text
 //! <out>/_staging/run_date=D/                 one run date's work in progress
 //!     _run.json                              the run id validate last started
 //!     run_id=R/                              one run (Airflow's run id, or drawn)
-//!         attempt=T/                         one stage attempt's outputs:
+//!         attempt=T/                         one stage attempt's files:
 //!             validate.json                  the validation report (validate)
 //!             validated/<input table>/       accepted rows (validate)
-//!             rejects/table=<input table>/   rejected rows with their reason (validate)
 //!             backtest_sample/<input table>/ the sampled rows of large runs (features)
-//!             features/as_of=C/              features per cutoff, _report.json beside (features)
 //!             intermediate/as_of=C/<model>/  the intermediate SQL models of a cutoff (features)
-//!             labels/as_of=C/horizon=H/      labels per cutoff and horizon (features)
+//!             features/as_of=C/_report.json  the feature stage's report of a cutoff (features)
 //!             _stages/features.json          the feature stage's plan (features)
 //!             models/model.json, metrics.json  the trained models and their backtests (train)
-//!             scores/                        the run date's scores (score)
-//!             segments/segment=<slug>/       one folder per named segment (score)
-//!             exports/audience=<slug>/       send and control files, _summary.json beside (export)
+//!             exports/audience=<slug>/       send and control CSV files, _summary.json beside (export)
 //!             reports/report.html            the run report (report)
-//!             _duration.json                 the attempt's seconds, for the manifest
+//!             _adds/<table>/<id>.json        the Delta add actions of the data files it wrote
+//!             _duration.json                 the attempt's seconds, for the runs row
 //!         _finished/<stage>/attempt=T.json   create-only marker of a finished attempt: its lineage
 //! <out>/_leases/run_date=D/                  the date's leases (crate::lease)
-//! <out>/<table>/run_date=D/run_id=P/         a published copy of a staged table (P: a publish id)
-//! <out>/runs/run_date=D/_manifest.json       the commit point of a published run
+//! <out>/<table>/                             a Delta Lake table (DELTA_TABLES; _delta_log/ inside)
+//!     run_date=D/attempt=T/...               the data files attempt T wrote (uncommitted until
+//!                                            publish commits their add actions)
+//! <out>/runs/                                the Delta table of published runs: the commit point
+//! <out>/files/run_date=D/run_id=P/           the published files that are not tables (P: a publish id)
 //! ```
 //!
 //! A [`RunLayout`] knows which attempt of each stage it reads (its lineage,
@@ -107,13 +107,91 @@ impl Step {
     }
 }
 
-/// The tables a run publishes, in the order they are copied.
-pub const PUBLISHED_TABLES: &[&str] = &[
-    "rejects", "features", "labels", "models", "scores", "segments", "exports", "reports",
+/// A Delta Lake table fidelis publishes: its name (the folder below the
+/// output root) and its partition columns (strings, not in the data files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub partitions: &'static [&'static str],
+}
+
+const BY_DATE: &[&str] = &["run_date"];
+
+/// The Delta tables of a run, in the order publish commits them. The
+/// feature files carry their `as_of` column (the cutoff), so `as_of` is a
+/// data column there and a partition column of the labels.
+pub const DELTA_TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "rejects_purchases",
+        partitions: BY_DATE,
+    },
+    TableSpec {
+        name: "rejects_interactions",
+        partitions: BY_DATE,
+    },
+    TableSpec {
+        name: "rejects_customers",
+        partitions: BY_DATE,
+    },
+    TableSpec {
+        name: "features",
+        partitions: BY_DATE,
+    },
+    TableSpec {
+        name: "labels",
+        partitions: &["run_date", "as_of", "horizon"],
+    },
+    TableSpec {
+        name: "scores",
+        partitions: BY_DATE,
+    },
+    TableSpec {
+        name: "segments",
+        partitions: &["run_date", "segment"],
+    },
+    TableSpec {
+        name: "exports",
+        partitions: &["run_date", "audience"],
+    },
 ];
 
-/// The file name of a run date's manifest (in `runs/run_date=D/`).
-pub const MANIFEST_FILE: &str = "_manifest.json";
+/// The Delta table of published runs, appended last: the commit point.
+pub const RUNS_TABLE: &str = "runs";
+
+/// The staged folders of files that are not tables (models, the campaign
+/// CSVs and export summary, the feature reports, the HTML report), which
+/// publish copies below `files/run_date=D/run_id=P/`.
+pub const PUBLISHED_FILES: &[&str] = &["features", "models", "exports", "reports"];
+
+/// The spec of a Delta table by name.
+pub fn table_spec(name: &str) -> Option<&'static TableSpec> {
+    DELTA_TABLES.iter().find(|t| t.name == name)
+}
+
+/// Where an attempt writes one partition of a Delta table: the data files
+/// go below `root/prefix` (`run_date=D/attempt=T/...`), and the add actions
+/// describing them into `adds` (a staging folder) until publish commits them.
+#[derive(Debug, Clone)]
+pub struct TableTarget {
+    pub table: &'static str,
+    /// The table's root (`<out>/<table>`).
+    pub root: Location,
+    /// The folder of the files, relative to the table root.
+    pub prefix: String,
+    /// The partition values of every file written here.
+    pub partitions: Vec<(String, String)>,
+    /// The staged add actions of the attempt's files of this table.
+    pub adds: Location,
+    /// Where a data file is closed and the next one started.
+    pub max_file_bytes: u64,
+}
+
+impl TableTarget {
+    /// The folder the files are written to (what later stages read).
+    pub fn dir(&self) -> Location {
+        self.root.child(&self.prefix)
+    }
+}
 
 /// The file name of the `i`-th Parquet part of a table folder.
 pub fn part_file(i: usize) -> String {
@@ -124,21 +202,25 @@ pub fn part_file(i: usize) -> String {
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: Location,
+    /// `[output] max_file_mb`: where a table's data file is closed.
+    max_file_mb: u64,
 }
 
 impl Layout {
-    /// The layout below an output root.
+    /// The layout below an output root (data files of at most 1 GiB).
     pub fn new(root: Location) -> Self {
-        Layout { root }
+        Layout {
+            root,
+            max_file_mb: 1024,
+        }
     }
 
     /// The layout of a job's output (`[output] url` with its `[storage]`
     /// settings).
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        Ok(Layout::new(Location::parse(
-            &settings.output_url,
-            &settings.storage,
-        )?))
+        let mut layout = Layout::new(Location::parse(&settings.output_url, &settings.storage)?);
+        layout.max_file_mb = settings.max_file_mb.max(1);
+        Ok(layout)
     }
 
     /// The output root.
@@ -155,7 +237,7 @@ impl Layout {
                 .child(&Self::run_id_folder(run_id)),
             layout: self.clone(),
             run_date,
-            dirs: BTreeMap::new(),
+            tokens: BTreeMap::new(),
             lineage: Lineage {
                 run_id: run_id.to_string(),
                 attempts: BTreeMap::new(),
@@ -179,41 +261,32 @@ impl Layout {
         self.root.child(&format!("_leases/run_date={run_date}"))
     }
 
-    /// Every published manifest is below this folder.
-    pub fn manifests(&self) -> Location {
-        self.root.child("runs")
+    /// A Delta table (`<out>/<table>`; the runs table too).
+    pub fn table(&self, name: &str) -> Location {
+        self.root.child(name)
     }
 
-    /// The manifest of a published run date.
-    pub fn manifest(&self, run_date: RunDate) -> Location {
-        self.manifests()
-            .child(&format!("run_date={run_date}/{MANIFEST_FILE}"))
+    /// The published files of one publication of a date.
+    pub fn published_files(&self, run_date: RunDate, publish_id: &str) -> Location {
+        self.root.child(&format!(
+            "files/run_date={run_date}/{}",
+            Self::run_id_folder(publish_id)
+        ))
     }
 
-    /// Every published run of a table (`<out>/<table>/`).
-    pub fn published(&self, table: &str) -> Location {
-        self.root.child(table)
-    }
-
-    /// Every published run of a table for one date.
-    pub fn published_date(&self, table: &str, run_date: RunDate) -> Location {
-        self.root.child(&format!("{table}/run_date={run_date}"))
+    /// Every published file is below this folder.
+    pub fn files_root(&self) -> Location {
+        self.root.child("files")
     }
 
     /// The folder name of a run id: a run inside [`Layout::date_staging`],
-    /// a publish id inside [`Layout::published_date`].
+    /// a publish id inside [`Layout::published_files`].
     pub fn run_id_folder(run_id: &str) -> String {
         format!("run_id={run_id}")
     }
 
-    /// One published run of a table.
-    pub fn published_run(&self, table: &str, run_date: RunDate, run_id: &str) -> Location {
-        self.published_date(table, run_date)
-            .child(&Self::run_id_folder(run_id))
-    }
-
     /// A published file named by its path relative to the root (as the
-    /// manifest lists it).
+    /// runs table lists it).
     pub fn file(&self, relative: &str) -> Location {
         self.root.child(relative)
     }
@@ -226,8 +299,8 @@ pub struct RunLayout {
     layout: Layout,
     run_date: RunDate,
     run_staging: Location,
-    /// The attempt folder of each stage whose outputs this run sees.
-    dirs: BTreeMap<Step, Location>,
+    /// The attempt of each stage whose outputs this run sees.
+    tokens: BTreeMap<Step, String>,
     lineage: Lineage,
 }
 
@@ -273,8 +346,7 @@ impl RunLayout {
     pub fn with_lineage(mut self, lineage: Lineage) -> Self {
         for (name, token) in &lineage.attempts {
             if let Some(step) = Step::from_name(name) {
-                let dir = self.attempt_dir(token);
-                self.dirs.insert(step.outputs(), dir);
+                self.tokens.insert(step.outputs(), token.clone());
             }
         }
         self.lineage = lineage;
@@ -283,8 +355,7 @@ impl RunLayout {
 
     /// This run writes the outputs of `step` into attempt `token`.
     pub fn with_attempt(mut self, step: Step, token: &str) -> Self {
-        let dir = self.attempt_dir(token);
-        self.dirs.insert(step.outputs(), dir);
+        self.tokens.insert(step.outputs(), token.to_string());
         self.lineage
             .attempts
             .insert(step.name().to_string(), token.to_string());
@@ -296,27 +367,64 @@ impl RunLayout {
         &self.lineage
     }
 
-    /// The attempt folder of a stage's outputs. A stage the lineage does
-    /// not name resolves to a folder that never exists (named so in the
-    /// error that reading it gives).
-    fn dir(&self, step: Step) -> Location {
-        self.dirs.get(&step.outputs()).cloned().unwrap_or_else(|| {
-            self.run_staging
-                .child(&format!("attempt=unfinished-{}", step.name()))
-        })
+    /// The attempt of a stage's outputs. A stage the lineage does not name
+    /// resolves to an attempt that never exists (named so in the error that
+    /// reading it gives).
+    fn token(&self, step: Step) -> String {
+        self.tokens
+            .get(&step.outputs())
+            .cloned()
+            .unwrap_or_else(|| format!("unfinished-{}", step.name()))
     }
 
-    /// The staged copy of a published table (see [`PUBLISHED_TABLES`]).
-    pub fn table(&self, table: &str) -> Location {
-        let step = match table {
-            "rejects" => Step::Validate,
+    /// The staging folder of a stage's attempt.
+    fn dir(&self, step: Step) -> Location {
+        self.attempt_dir(&self.token(step))
+    }
+
+    /// The stage that writes a table or a folder of published files.
+    fn owner(name: &str) -> Step {
+        match name {
             "features" | "labels" => Step::Features,
             "models" => Step::Train,
             "scores" | "segments" => Step::Score,
             "exports" => Step::Export,
-            _ => Step::Report,
-        };
-        self.dir(step).child(table)
+            "reports" => Step::Report,
+            _ => Step::Validate,
+        }
+    }
+
+    /// Where an attempt writes a Delta table's files below `inner` (a
+    /// folder inside the attempt's, `""` for none), with the partition
+    /// values after `run_date`.
+    fn target(&self, table: &'static str, inner: &str, values: &[(&str, String)]) -> TableTarget {
+        let step = Self::owner(table.strip_prefix("rejects_").map_or(table, |_| "rejects"));
+        let mut prefix = format!("run_date={}/attempt={}", self.run_date, self.token(step));
+        if !inner.is_empty() {
+            prefix = format!("{prefix}/{inner}");
+        }
+        let mut partitions = vec![("run_date".to_string(), self.run_date.to_string())];
+        partitions.extend(values.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+        TableTarget {
+            table,
+            root: self.layout.table(table),
+            prefix,
+            partitions,
+            adds: self.staged_adds(table),
+            max_file_bytes: self.layout.max_file_mb.saturating_mul(1 << 20),
+        }
+    }
+
+    /// The staged add actions of a table (one JSON file per writer).
+    pub fn staged_adds(&self, table: &str) -> Location {
+        let step = Self::owner(table.strip_prefix("rejects_").map_or(table, |_| "rejects"));
+        self.dir(step).child(&format!("_adds/{table}"))
+    }
+
+    /// The staged folder of published files that are not tables (see
+    /// [`PUBLISHED_FILES`]).
+    pub fn files(&self, name: &str) -> Location {
+        self.dir(Self::owner(name)).child(name)
     }
 
     /// The validation report.
@@ -330,9 +438,11 @@ impl RunLayout {
             .child(&format!("validated/{}", table.name()))
     }
 
-    /// The rejected rows of an input table.
-    pub fn rejects(&self, table: &str) -> Location {
-        self.table("rejects").child(&format!("table={table}"))
+    /// Where the rejected rows of an input table go (`rejects_<table>`).
+    pub fn rejects(&self, table: Table) -> TableTarget {
+        let name = table_spec(&format!("rejects_{}", table.name()))
+            .map_or("rejects_purchases", |t| t.name);
+        self.target(name, "", &[])
     }
 
     /// Every backtest sample of the run date.
@@ -345,15 +455,20 @@ impl RunLayout {
         self.backtest_samples().child(table.name())
     }
 
-    /// The features of a cutoff.
-    pub fn features(&self, as_of: RunDate) -> Location {
-        self.table("features").child(&format!("as_of={as_of}"))
+    /// Where the features of a cutoff go.
+    pub fn features_target(&self, as_of: RunDate) -> TableTarget {
+        self.target("features", &format!("as_of={as_of}"), &[])
     }
 
-    /// The feature stage's report of a cutoff (beside its features, hidden
-    /// from readers of the table).
+    /// The features of a cutoff.
+    pub fn features(&self, as_of: RunDate) -> Location {
+        self.features_target(as_of).dir()
+    }
+
+    /// The feature stage's report of a cutoff.
     pub fn features_report(&self, as_of: RunDate) -> Location {
-        self.features(as_of).child("_report.json")
+        self.files("features")
+            .child(&format!("as_of={as_of}/_report.json"))
     }
 
     /// The intermediate SQL models of a cutoff (one folder per model).
@@ -367,10 +482,21 @@ impl RunLayout {
         self.intermediate(as_of).child(model)
     }
 
+    /// Where the labels of a cutoff and horizon go.
+    pub fn labels_target(&self, as_of: RunDate, horizon_days: u32) -> TableTarget {
+        self.target(
+            "labels",
+            &format!("as_of={as_of}/horizon={horizon_days}"),
+            &[
+                ("as_of", as_of.to_string()),
+                ("horizon", horizon_days.to_string()),
+            ],
+        )
+    }
+
     /// The labels of a cutoff and horizon.
     pub fn labels(&self, as_of: RunDate, horizon_days: u32) -> Location {
-        self.table("labels")
-            .child(&format!("as_of={as_of}/horizon={horizon_days}"))
+        self.labels_target(as_of, horizon_days).dir()
     }
 
     /// The feature stage's plan (what train reads).
@@ -380,34 +506,56 @@ impl RunLayout {
 
     /// The trained models.
     pub fn model(&self) -> Location {
-        self.table("models").child("model.json")
+        self.files("models").child("model.json")
     }
 
     /// Every candidate's backtest metrics and the champions.
     pub fn metrics(&self) -> Location {
-        self.table("models").child("metrics.json")
+        self.files("models").child("metrics.json")
+    }
+
+    /// Where the scores go.
+    pub fn scores_target(&self) -> TableTarget {
+        self.target("scores", "", &[])
     }
 
     /// The scores folder.
     pub fn scores(&self) -> Location {
-        self.table("scores")
+        self.scores_target().dir()
     }
 
     /// The segments folder (`segment=<slug>/` below).
     pub fn segments(&self) -> Location {
-        self.table("segments")
+        self.target("segments", "", &[]).dir()
     }
 
-    /// The file of one segment.
-    pub fn segment_file(&self, slug: &str) -> Location {
-        self.segments()
-            .child(&format!("segment={slug}"))
-            .child(&part_file(0))
+    /// Where one segment's rows go.
+    pub fn segment_target(&self, slug: &str) -> TableTarget {
+        self.target(
+            "segments",
+            &format!("segment={slug}"),
+            &[("segment", slug.to_string())],
+        )
     }
 
-    /// The exports folder (`audience=<slug>/` below).
+    /// The export files folder (`audience=<slug>/` below).
     pub fn exports(&self) -> Location {
-        self.table("exports")
+        self.files("exports")
+    }
+
+    /// The Parquet side of the exports (`audience=<slug>/` below).
+    pub fn exports_table(&self) -> Location {
+        self.target("exports", "", &[]).dir()
+    }
+
+    /// Where an audience's rows go (the send and the control group, with
+    /// their `group` column).
+    pub fn audience_target(&self, slug: &str) -> TableTarget {
+        self.target(
+            "exports",
+            &format!("audience={slug}"),
+            &[("audience", slug.to_string())],
+        )
     }
 
     /// The export summary (per audience: kept, excluded, control, capped).
@@ -415,21 +563,26 @@ impl RunLayout {
         self.exports().child("_summary.json")
     }
 
-    /// One file of an audience: `group` is `send` or `control`, `ext` the
-    /// format (`csv`, `parquet`).
-    pub fn audience_file(&self, slug: &str, group: &str, ext: &str) -> Location {
+    /// One CSV file of an audience: `group` is `send` or `control`.
+    pub fn audience_csv(&self, slug: &str, group: &str) -> Location {
         self.exports()
-            .child(&format!("audience={slug}/{group}.{ext}"))
+            .child(&format!("audience={slug}/{group}.csv"))
     }
 
     /// The run report.
     pub fn report(&self) -> Location {
-        self.table("reports").child("report.html")
+        self.files("reports").child("report.html")
     }
 
     /// How long a stage's attempt took.
     pub fn duration(&self, step: Step) -> Location {
         self.dir(step).child("_duration.json")
+    }
+
+    /// Where publish records the tables it committed, so that a retry of
+    /// a killed publish of the same lineage can tell what is done.
+    pub fn publish_record(&self) -> Location {
+        self.run_staging.child("_published.json")
     }
 }
 
@@ -479,6 +632,9 @@ mod tests {
             a("export"),
             a("report"),
         );
+        let t = |table: &str, step: &str| {
+            format!("{base}/{table}/run_date=2026-11-22/attempt=t-{step}")
+        };
         let cases = [
             (l.date_staging(d("2026-11-22")), date.clone()),
             (l.current_run(d("2026-11-22")), format!("{date}/_run.json")),
@@ -497,8 +653,12 @@ mod tests {
                 format!("{val}/validated/purchases"),
             ),
             (
-                r.rejects("customers"),
-                format!("{val}/rejects/table=customers"),
+                r.rejects(Table::Customers).dir(),
+                t("rejects_customers", "validate"),
+            ),
+            (
+                r.staged_adds("rejects_customers"),
+                format!("{val}/_adds/rejects_customers"),
             ),
             (
                 r.backtest_sample(Table::Interactions),
@@ -506,7 +666,7 @@ mod tests {
             ),
             (
                 r.features(d("2026-08-24")),
-                format!("{fea}/features/as_of=2026-08-24"),
+                format!("{}/as_of=2026-08-24", t("features", "features")),
             ),
             (
                 r.features_report(d("2026-08-24")),
@@ -522,30 +682,33 @@ mod tests {
             ),
             (
                 r.labels(d("2026-08-24"), 90),
-                format!("{fea}/labels/as_of=2026-08-24/horizon=90"),
+                format!("{}/as_of=2026-08-24/horizon=90", t("labels", "features")),
             ),
+            (r.staged_adds("labels"), format!("{fea}/_adds/labels")),
             (r.feature_plan(), format!("{fea}/_stages/features.json")),
             (r.model(), format!("{tra}/models/model.json")),
             (r.metrics(), format!("{tra}/models/metrics.json")),
-            (r.scores(), format!("{sco}/scores")),
+            (r.scores(), t("scores", "score")),
+            (r.staged_adds("scores"), format!("{sco}/_adds/scores")),
             (
-                r.segment_file("at-risk"),
-                format!("{sco}/segments/segment=at-risk/part-00000.parquet"),
+                r.segment_target("at-risk").dir(),
+                format!("{}/segment=at-risk", t("segments", "score")),
             ),
             (r.export_summary(), format!("{exp}/exports/_summary.json")),
             (
-                r.audience_file("win-back", "send", "csv"),
+                r.audience_csv("win-back", "send"),
                 format!("{exp}/exports/audience=win-back/send.csv"),
+            ),
+            (
+                r.audience_target("win-back").dir(),
+                format!("{}/audience=win-back", t("exports", "export")),
             ),
             (r.report(), format!("{rep}/reports/report.html")),
             (r.duration(Step::Train), format!("{tra}/_duration.json")),
+            (l.table("runs"), format!("{base}/runs")),
             (
-                l.manifest(d("2026-11-22")),
-                format!("{base}/runs/run_date=2026-11-22/_manifest.json"),
-            ),
-            (
-                l.published_run("scores", d("2026-11-22"), "17-ab"),
-                format!("{base}/scores/run_date=2026-11-22/run_id=17-ab"),
+                l.published_files(d("2026-11-22"), "17-ab"),
+                format!("{base}/files/run_date=2026-11-22/run_id=17-ab"),
             ),
         ];
         for (loc, want) in cases {
@@ -575,7 +738,7 @@ mod tests {
         );
         assert_eq!(
             r.features(d("2026-11-01")).url(),
-            format!("{run}/attempt=c1/features/as_of=2026-11-01")
+            "file:///tmp/fidelis-layout/out/features/run_date=2026-11-22/attempt=c1/as_of=2026-11-01"
         );
         assert_eq!(
             r.model().url(),
@@ -588,28 +751,50 @@ mod tests {
         }
     }
 
-    /// Every staged folder of a published table is below `table()`, so
-    /// publishing a table copies exactly what its stage wrote.
+    /// Every file folder of a run is below `files()`, so publishing copies
+    /// exactly what its stage wrote; every table target names the table's
+    /// partition columns, in order, and lies below the table.
     #[test]
-    fn published_tables_are_staged_under_their_name() {
+    fn targets_and_files_are_where_publish_looks() {
         let r = run_of_every_stage(&layout());
-        for (loc, table) in [
-            (r.rejects("purchases"), "rejects"),
-            (r.features(d("2026-11-22")), "features"),
-            (r.labels(d("2026-11-22"), 365), "labels"),
+        for (loc, name) in [
+            (r.features_report(d("2026-11-22")), "features"),
             (r.model(), "models"),
-            (r.scores(), "scores"),
-            (r.segment_file("champions"), "segments"),
             (r.export_summary(), "exports"),
+            (r.audience_csv("a", "send"), "exports"),
             (r.report(), "reports"),
         ] {
-            assert!(PUBLISHED_TABLES.contains(&table));
+            assert!(PUBLISHED_FILES.contains(&name));
             assert!(
-                loc.url().starts_with(&(r.table(table).url() + "/"))
-                    || loc.url() == r.table(table).url(),
+                loc.url().starts_with(&(r.files(name).url() + "/")),
                 "{}",
                 loc.url()
             );
         }
+        let targets = [
+            r.rejects(Table::Purchases),
+            r.rejects(Table::Interactions),
+            r.rejects(Table::Customers),
+            r.features_target(d("2026-11-01")),
+            r.labels_target(d("2026-11-01"), 90),
+            r.scores_target(),
+            r.segment_target("champions"),
+            r.audience_target("win-back"),
+        ];
+        for (target, spec) in targets.iter().zip(DELTA_TABLES) {
+            assert_eq!(target.table, spec.name);
+            let cols: Vec<&str> = target.partitions.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(cols, spec.partitions, "{}", spec.name);
+            assert_eq!(target.partitions[0].1, "2026-11-22");
+            assert!(target.dir().url().starts_with(&(target.root.url() + "/")));
+            assert_eq!(target.max_file_bytes, 1 << 30);
+        }
+        assert_eq!(
+            r.labels_target(d("2026-11-01"), 90).partitions[1..],
+            [
+                ("as_of".to_string(), "2026-11-01".to_string()),
+                ("horizon".to_string(), "90".to_string())
+            ]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! fidelis-storage: object stores, streaming Parquet I/O, the layout of every
-//! path of a run ([`layout`]), atomic publishing and manifests ([`publish`]).
+//! path of a run ([`layout`]), the Delta Lake writers ([`lake`]), the commits
+//! and the runs table ([`publish`]).
 //! Never depends on: DataFusion, the model crates (docs/architecture.md).
 //!
 //! Every input and output is a URL (`s3://`, `gs://`, `az://`, `file://` or
@@ -42,6 +43,7 @@ use fidelis_core::config::{StorageConfig, is_url};
 use fidelis_core::{Error, Result};
 
 pub mod attempt;
+pub mod lake;
 pub mod layout;
 pub mod lease;
 pub mod publish;

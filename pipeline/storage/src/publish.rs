@@ -1,42 +1,56 @@
-//! Atomic publishing (docs/contract.md, "Outputs and publishing").
+//! Publishing a run: Delta Lake commits, the `runs` row last
+//! (docs/publishing.md).
 //!
-//! Stages write into attempt folders below `<out>/_staging/run_date=D/`
-//! ([`crate::attempt`]). [`publish`] copies each published table of the
-//! attempts a run's lineage names to `<out>/<table>/run_date=D/run_id=<P>/`
-//! under a fresh publish id P (new objects, never an overwrite in place),
-//! checks that the run still holds its leases, then writes
-//! `<out>/runs/run_date=D/_manifest.json`: the commit point (every path from
-//! [`crate::layout`]). Only after it does it remove the date's other
-//! publish ids (older publishes, and leftovers of a killed one): safe, as
-//! the publish lease lets one publish of a date run at a time. The staging
-//! folder stays for inspection until a run with another id validates the
-//! date. Readers resolve a date through its manifest, so a run killed at
-//! any point leaves the last manifest and every file it names intact.
+//! The stages wrote their tables' data files where the tables live and
+//! staged the add actions ([`crate::lake`]). [`publish`]:
 //!
-//! The manifest is written with a multipart upload (one part): on S3 the
-//! object appears only when the upload completes, on a local disk
-//! object_store writes a temporary file and renames it. Either way a reader
-//! sees the old manifest or the new one, never half of one.
+//! 1. copies the run's files that are not tables (models, campaign CSVs,
+//!    reports) to `files/run_date=D/run_id=P/` under a fresh publish id P,
+//!    with their SHA-256 (new objects, never an overwrite);
+//! 2. commits each table: the staged add actions and the removes of the
+//!    date's current files, one commit per table (a predicate overwrite of
+//!    `run_date = D`), with the application transaction
+//!    `fidelis:<table>:<date>` (version: one more than the last one) and the
+//!    run and publish ids in the commit metadata. A table whose date already
+//!    holds exactly the staged files (a killed publish of the same attempts
+//!    committed it) is not committed again;
+//! 3. checks that the run still holds its leases and that the latest state
+//!    of the date in every table is its own, then appends the `runs` row
+//!    naming each table's version: **the commit point**. Readers read each
+//!    table of a date at the version the date's current `runs` row names
+//!    ([`current_runs`]), so a run killed between two commits, or before
+//!    its row, is never seen.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use object_store::path::Path as ObjPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Add, StructField, StructType, Transaction};
+use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
+use deltalake_core::operations::create::CreateBuilder;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use fidelis_core::{Error, Result, RunDate};
 
-use crate::Location;
 use crate::attempt::Lineage;
-use crate::layout::{Layout, MANIFEST_FILE, PUBLISHED_TABLES, RunLayout};
+use crate::lake::{TableSink, staged_adds, table_store};
+use crate::layout::{
+    DELTA_TABLES, Layout, PUBLISHED_FILES, RUNS_TABLE, RunLayout, TableSpec, TableTarget,
+};
 use crate::lease::Lease;
+use crate::{Location, read_parquet_all};
 
-/// The manifest format.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The format of a `runs` row's record.
+pub const RECORD_VERSION: u32 = 2;
 
-/// One published object.
+/// One published file that is not a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PublishedFile {
     /// Path relative to the output root.
@@ -44,28 +58,46 @@ pub struct PublishedFile {
     pub bytes: u64,
     /// SHA-256 (hex) of the object's bytes.
     pub sha256: String,
-    /// Rows: from the footer of a Parquet file, the records of a CSV file;
-    /// `None` for other files (JSON, HTML).
+    /// Records of a CSV file; `None` for other files (JSON, HTML).
     pub rows: Option<u64>,
 }
 
-/// `runs/run_date=D/_manifest.json`.
+/// One data file of a committed table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Manifest {
-    pub manifest_version: u32,
+pub struct TableFile {
+    /// Path relative to the table's root (as the Delta log has it).
+    pub path: String,
+    pub bytes: u64,
+    pub rows: Option<u64>,
+}
+
+/// A table as a run committed it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommittedTable {
+    /// The Delta version that holds the run's files of its date.
+    pub version: i64,
+    /// The application transaction `fidelis:<table>:<date>` at that version.
+    pub txn: i64,
+    pub files: Vec<TableFile>,
+}
+
+/// What a `runs` row holds (its `record` column, JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub record_version: u32,
     pub run_date: String,
-    /// The publish id: the `run_id=` folders of this publication.
-    pub run_id: String,
-    /// The run (`--run-id`, Airflow's run id) and the stage attempts whose
-    /// outputs were published; absent in manifests written before attempts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staged: Option<Lineage>,
-    /// The binary's version and commit.
+    /// The publish id: the folder of the run's files, unique per publish.
+    pub publish_id: String,
+    /// The run (`--run-id`) and the stage attempts whose outputs were
+    /// published.
+    pub staged: Lineage,
+    /// One more than the date's previous `runs` row (the current row of a
+    /// date is its highest).
+    pub publish_seq: i64,
     pub code_version: String,
     /// SHA-256 of the config file's bytes.
     pub config_hash: String,
-    /// When the manifest was written (UTC, RFC 3339). Metadata only: no
-    /// output value depends on it.
+    /// When the row was written (UTC, RFC 3339). Metadata only.
     pub published_at: String,
     /// Per input table: files, rows read = rows accepted + rows rejected.
     pub inputs: serde_json::Value,
@@ -75,24 +107,16 @@ pub struct Manifest {
     pub exports: serde_json::Value,
     /// Seconds per stage.
     pub durations: BTreeMap<String, f64>,
-    /// Table -> its published files.
-    pub tables: BTreeMap<String, Vec<PublishedFile>>,
+    /// Delta table -> the version this run's date is read at.
+    pub tables: BTreeMap<String, CommittedTable>,
+    /// The published files that are not tables.
+    pub files: Vec<PublishedFile>,
 }
 
-impl Manifest {
-    /// Every published file with its table.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &PublishedFile)> {
-        self.tables
-            .iter()
-            .flat_map(|(t, files)| files.iter().map(move |f| (t.as_str(), f)))
-    }
-}
-
-/// What the caller knows about the run (everything but the files and the
-/// run date, which is the staging area's).
+/// What the caller knows about the run.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
-    pub run_id: String,
+    pub publish_id: String,
     pub code_version: String,
     pub config_hash: String,
     pub inputs: serde_json::Value,
@@ -101,35 +125,304 @@ pub struct RunInfo {
     pub durations: BTreeMap<String, f64>,
 }
 
-/// The published manifest of a date, if any.
-pub async fn read_manifest(layout: &Layout, run_date: RunDate) -> Result<Option<Manifest>> {
-    let loc = layout.manifest(run_date);
-    match loc.get_opt().await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e)),
+/// The retention of a table's log and removed files.
+fn retention(keep_days: u32) -> String {
+    format!("interval {keep_days} days")
+}
+
+/// The log store of a Delta table below the output root, on the project's
+/// own object store client (no cloud features of delta-rs).
+pub fn log_store(root: &Location) -> Result<LogStoreRef> {
+    crate::lake::register_log_stores();
+    let url = url::Url::parse(&(root.url() + "/"))
+        .map_err(|e| Error::internal_with(format!("the table URL {}", root.url()), e))?;
+    Ok(default_logstore(
+        table_store(root),
+        Arc::clone(root.store()),
+        &url,
+        &StorageConfig::default(),
+    ))
+}
+
+fn delta_err(what: String) -> impl FnOnce(DeltaTableError) -> Error {
+    move |e| match e {
+        DeltaTableError::ObjectStore { source } => Error::storage(what, source),
+        e => Error::internal_with(what, e),
     }
 }
 
-/// Every published manifest of an output root, by run date.
-pub async fn read_manifests(layout: &Layout) -> Result<Vec<Manifest>> {
-    let mut out_list = Vec::new();
-    let manifests = layout.manifests();
-    for meta in manifests.list_all().await? {
-        if meta.location.filename() != Some(MANIFEST_FILE) {
-            continue;
-        }
-        let loc = Location::at(&manifests, meta.location.clone());
-        if let Some(bytes) = loc.get_opt().await? {
-            out_list.push(
-                serde_json::from_slice::<Manifest>(&bytes)
-                    .map_err(|e| Error::internal_with(format!("cannot read {}", loc.url()), e))?,
-            );
+/// A Delta table, loaded at its latest version, or `None` when none was
+/// ever committed there.
+pub async fn open_table(root: &Location) -> Result<Option<DeltaTable>> {
+    let log = root.child("_delta_log");
+    let first = log.store().list(Some(log.path())).next().await;
+    match first {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(Error::storage(log.url(), e)),
+        Some(Ok(_)) => {}
+    }
+    let mut table = DeltaTable::new(log_store(root)?);
+    table
+        .load()
+        .await
+        .map_err(delta_err(format!("loading the Delta table {}", root.url())))?;
+    Ok(Some(table))
+}
+
+/// The table at `root`, created (version 0: the schema, the partition
+/// columns, the retention properties; the default protocol) if it does not
+/// exist yet. Of two creators, one creates and the other loads.
+async fn open_or_create(
+    root: &Location,
+    schema: impl std::future::Future<Output = Result<Schema>>,
+    partitions: &[&str],
+    keep_days: u32,
+) -> Result<DeltaTable> {
+    if let Some(t) = open_table(root).await? {
+        return Ok(t);
+    }
+    let schema = schema.await?;
+    let data: StructType = (&schema)
+        .try_into_kernel()
+        .map_err(|e| Error::internal_with(format!("the Delta schema of {}", root.url()), e))?;
+    let mut fields: Vec<StructField> = data
+        .fields()
+        .filter(|f| !partitions.contains(&f.name().as_str()))
+        .cloned()
+        .collect();
+    for p in partitions {
+        fields.push(StructField::new(
+            (*p).to_string(),
+            deltalake_core::kernel::DataType::STRING,
+            true,
+        ));
+    }
+    let keep = retention(keep_days);
+    let created = CreateBuilder::new()
+        .with_log_store(log_store(root)?)
+        .with_columns(fields)
+        .with_partition_columns(partitions.iter().map(|p| (*p).to_string()))
+        .with_configuration_property(TableProperty::LogRetentionDuration, Some(keep.clone()))
+        .with_configuration_property(TableProperty::DeletedFileRetentionDuration, Some(keep))
+        // A checkpoint every 10 commits: a reader replays at most 9 JSON
+        // commits after it (one GET each), not 99.
+        .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
+        .with_save_mode(SaveMode::ErrorIfExists)
+        // Version 0 is created by one writer only: without retries, the
+        // loser of a race fails (and loads what the winner created)
+        // instead of committing a second protocol and metadata at 1.
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        Err(_) => open_table(root).await?.ok_or_else(|| {
+            Error::internal(format!(
+                "the Delta table {} could not be created",
+                root.url()
+            ))
+        }),
+    }
+}
+
+/// The current data files of one run date in a table.
+async fn date_files(
+    table: &DeltaTable,
+    run_date: &str,
+) -> Result<Vec<deltalake_core::kernel::LogicalFileView>> {
+    let files: Vec<_> = table
+        .get_active_add_actions_by_partitions(&[])
+        .try_collect()
+        .await
+        .map_err(delta_err(format!("listing {}", table.table_url())))?;
+    Ok(files
+        .into_iter()
+        .filter(|f| {
+            f.partition_values_map()
+                .get("run_date")
+                .cloned()
+                .flatten()
+                .as_deref()
+                == Some(run_date)
+        })
+        .collect())
+}
+
+/// The application transaction of a table and date.
+pub fn app_id(table: &str, run_date: &str) -> String {
+    format!("fidelis:{table}:{run_date}")
+}
+
+pub async fn txn_version(table: &DeltaTable, app: &str) -> Result<Option<i64>> {
+    let snapshot = table
+        .snapshot()
+        .map_err(delta_err(format!("the snapshot of {}", table.table_url())))?;
+    snapshot
+        .transaction_version(table.log_store().as_ref(), app)
+        .await
+        .map_err(delta_err(format!(
+            "reading the transactions of {}",
+            table.table_url()
+        )))
+}
+
+/// The rows of an add action (its statistics).
+fn add_rows(add: &Add) -> Option<u64> {
+    let stats: serde_json::Value = serde_json::from_str(add.stats.as_deref()?).ok()?;
+    stats["numRecords"].as_u64()
+}
+
+/// The schema of the files an attempt staged (from the first file's footer).
+async fn staged_schema(root: &Location, adds: &[Add]) -> Result<Schema> {
+    let first = adds
+        .first()
+        .ok_or_else(|| Error::internal("no staged files to take a schema from"))?;
+    let loc = root.child(&first.path);
+    let metas = loc.list_parquet().await?;
+    let meta = metas.first().ok_or_else(|| {
+        Error::storage(
+            loc.url(),
+            "a staged data file is missing (removed by a vacuum?)",
+        )
+    })?;
+    Ok(crate::read_parquet_info(&loc, meta)
+        .await?
+        .schema
+        .as_ref()
+        .clone())
+}
+
+/// A commit of one run date of a table, as publish makes it.
+struct DateCommit<'a> {
+    spec: &'a TableSpec,
+    run_date: String,
+    adds: Vec<Add>,
+    metadata: HashMap<String, serde_json::Value>,
+    /// Called as `publish.commit.<table>` with the snapshot read and the
+    /// commit about to be written (tests race it there).
+    pause: &'a dyn Fn(&str),
+}
+
+/// Commit the staged files of one date of a table (see the module docs);
+/// returns the version to read the date at.
+async fn commit_date(
+    layout: &Layout,
+    c: DateCommit<'_>,
+    keep_days: u32,
+) -> Result<(CommittedTable, DeltaTable)> {
+    let root = layout.table(c.spec.name);
+    let table = open_or_create(
+        &root,
+        staged_schema(&root, &c.adds),
+        c.spec.partitions,
+        keep_days,
+    )
+    .await?;
+    let files = |adds: &[Add]| -> Vec<TableFile> {
+        adds.iter()
+            .map(|a| TableFile {
+                path: a.path.clone(),
+                bytes: u64::try_from(a.size).unwrap_or(0),
+                rows: add_rows(a),
+            })
+            .collect()
+    };
+    let app = app_id(c.spec.name, &c.run_date);
+    let current = date_files(&table, &c.run_date).await?;
+    let ours: BTreeSet<&str> = c.adds.iter().map(|a| a.path.as_str()).collect();
+    let theirs: BTreeSet<String> = current.iter().map(|f| f.path().into_owned()).collect();
+    let previous = txn_version(&table, &app).await?;
+    if theirs.len() == ours.len() && theirs.iter().all(|p| ours.contains(p.as_str())) {
+        // Committed already (by a publish of the same attempts that was
+        // killed before its runs row): read it where it is.
+        let committed = CommittedTable {
+            version: table
+                .version()
+                .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+            txn: previous.unwrap_or(-1),
+            files: files(&c.adds),
+        };
+        return Ok((committed, table));
+    }
+    let txn = previous.map_or(0, |v| v + 1);
+    let mut actions: Vec<Action> = current
+        .iter()
+        .map(|f| Action::Remove(f.remove_action(true)))
+        .collect();
+    actions.extend(c.adds.iter().cloned().map(Action::Add));
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: Some(c.spec.partitions.iter().map(|p| (*p).to_string()).collect()),
+        predicate: Some(format!("run_date = '{}'", c.run_date)),
+    };
+    let props = CommitProperties::default()
+        .with_metadata(c.metadata)
+        .with_application_transaction(Transaction::new(&app, txn));
+    let snapshot = table
+        .snapshot()
+        .map_err(delta_err(format!("the snapshot of {}", root.url())))?;
+    (c.pause)(&format!("publish.commit.{}", c.spec.name));
+    let done = CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), operation)
+        .await;
+    match done {
+        Ok(done) => Ok((
+            CommittedTable {
+                version: i64::try_from(done.version()).unwrap_or(i64::MAX),
+                txn,
+                files: files(&c.adds),
+            },
+            table,
+        )),
+        Err(e) => {
+            // A failed checkpoint after the commit landed is an error too:
+            // the commit counts if the date is now this one's.
+            if let Some(t) = open_table(&root).await? {
+                let landed = txn_version(&t, &app).await? == Some(txn)
+                    && date_files(&t, &c.run_date)
+                        .await?
+                        .iter()
+                        .map(|f| f.path().into_owned())
+                        .collect::<BTreeSet<_>>()
+                        == ours.iter().map(|p| (*p).to_string()).collect();
+                if landed {
+                    tracing::warn!(table = %root.url(), error = %e, "committed, but the post-commit work failed");
+                    let committed = CommittedTable {
+                        version: t
+                            .version()
+                            .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+                        txn,
+                        files: files(&c.adds),
+                    };
+                    return Ok((committed, t));
+                }
+            }
+            Err(commit_error(&root, &c.run_date, e))
         }
     }
-    out_list.sort_by(|a, b| a.run_date.cmp(&b.run_date));
-    Ok(out_list)
+}
+
+/// A commit that lost to another writer of the same date is a busy date
+/// (exit 75): the other publish won.
+fn commit_error(root: &Location, run_date: &str, e: DeltaTableError) -> Error {
+    let lost = matches!(
+        &e,
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(_)
+        } | DeltaTableError::Transaction {
+            source: TransactionError::VersionAlreadyExists(_)
+        } | DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(_)
+        }
+    );
+    if lost {
+        Error::busy(format!(
+            "another publish of run date {run_date} committed {} first ({e}); retry later",
+            root.url()
+        ))
+    } else {
+        delta_err(format!("committing run date {run_date} to {}", root.url()))(e)
+    }
 }
 
 /// Records of a CSV file (RFC 4180: quoted fields may hold newlines), less
@@ -154,36 +447,15 @@ fn csv_records(bytes: &[u8]) -> u64 {
     records.saturating_sub(1)
 }
 
-fn parquet_rows(bytes: &Bytes) -> Result<u64> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let r = SerializedFileReader::new(bytes.clone())
-        .map_err(|e| Error::internal_with("reading a staged Parquet footer", e))?;
-    Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or(0))
-}
-
-/// Publish the staged outputs of a run (see the module docs): the attempts
-/// of `run`'s lineage. Every lease of `leases` is checked before the
-/// manifest is written: a run that lost one publishes nothing (its copies
-/// are removed) and fails with exit 75. `pause` is called at the named
-/// points (`publish.data` after the first file, `publish.before_manifest`,
-/// `publish.manifest` with the manifest upload open) so that tests can kill
-/// the process there.
-pub async fn publish(
-    run: &RunLayout,
-    info: RunInfo,
-    leases: &[&Lease],
-    pause: &dyn Fn(&str),
-) -> Result<Manifest> {
-    let d = run.run_date();
+/// Copy the run's files that are not tables below its publish folder.
+async fn publish_files(run: &RunLayout, publish_id: &str) -> Result<Vec<PublishedFile>> {
     let layout = run.layout();
     let out = layout.root();
-    let mut tables: BTreeMap<String, Vec<PublishedFile>> = BTreeMap::new();
-    let mut first = true;
-    for table in PUBLISHED_TABLES {
-        let src = run.table(table);
+    let dest = layout.published_files(run.run_date(), publish_id);
+    let mut published = Vec::new();
+    for name in PUBLISHED_FILES {
+        let src = run.files(name);
         let prefix = src.path().parts().count();
-        let dest = layout.published_run(table, d, &info.run_id);
-        let mut files = Vec::new();
         for meta in src.list_all().await? {
             let rel: Vec<String> = meta
                 .location
@@ -191,7 +463,7 @@ pub async fn publish(
                 .skip(prefix)
                 .map(|p| p.as_ref().to_string())
                 .collect();
-            let rel = rel.join("/");
+            let rel = format!("{name}/{}", rel.join("/"));
             let bytes = Location::at(out, meta.location.clone())
                 .get_opt()
                 .await?
@@ -201,49 +473,111 @@ pub async fn publish(
                         "the staged file vanished while publishing",
                     )
                 })?;
-            let rows = if rel.ends_with(".parquet") {
-                Some(parquet_rows(&bytes)?)
-            } else if rel.ends_with(".csv") {
-                Some(csv_records(&bytes))
-            } else {
-                None
-            };
             let target = dest.child(&rel);
-            files.push(PublishedFile {
+            published.push(PublishedFile {
                 path: relative(out, target.path()),
                 bytes: bytes.len() as u64,
                 sha256: hex::encode(Sha256::digest(&bytes)),
-                rows,
+                rows: rel.ends_with(".csv").then(|| csv_records(&bytes)),
             });
             target.put(bytes).await?;
-            if first {
-                pause("publish.data");
-                first = false;
-            }
-        }
-        if !files.is_empty() {
-            tables.insert((*table).to_string(), files);
         }
     }
-    pause("publish.before_manifest");
+    Ok(published)
+}
+
+fn relative(out: &Location, path: &object_store::path::Path) -> String {
+    path.parts()
+        .skip(out.path().parts().count())
+        .map(|p| p.as_ref().to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Publish the staged outputs of a run (see the module docs): the attempts
+/// of `run`'s lineage. Every lease of `leases` is checked before the runs
+/// row is appended: a run that lost one publishes nothing a reader sees and
+/// fails with exit 75. `pause` is called at the named points
+/// (`publish.commit.<table>` before each table's commit,
+/// `publish.table` after the first one, `publish.before_runs`) so that
+/// tests can kill the process or race the commit there.
+pub async fn publish(
+    run: &RunLayout,
+    info: RunInfo,
+    keep_days: u32,
+    leases: &[&Lease],
+    pause: &dyn Fn(&str),
+) -> Result<RunRecord> {
+    let d = run.run_date().to_string();
+    let layout = run.layout();
+    let files = publish_files(run, &info.publish_id).await?;
+    let metadata: HashMap<String, serde_json::Value> = [
+        ("fidelis.run_date", d.clone()),
+        ("fidelis.run_id", run.run_id().to_string()),
+        ("fidelis.publish_id", info.publish_id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+    .collect();
+    let mut tables = BTreeMap::new();
+    let mut opened = Vec::new();
+    for spec in DELTA_TABLES {
+        let adds = staged_adds(&run.staged_adds(spec.name)).await?;
+        if adds.is_empty() {
+            continue;
+        }
+        let commit = DateCommit {
+            spec,
+            run_date: d.clone(),
+            adds,
+            metadata: metadata.clone(),
+            pause,
+        };
+        let (committed, table) = commit_date(layout, commit, keep_days).await?;
+        tables.insert(spec.name.to_string(), committed);
+        opened.push((spec.name, table));
+        if tables.len() == 1 {
+            pause("publish.table");
+        }
+    }
+    pause("publish.before_runs");
     for lease in leases {
-        if let Err(e) = lease.check().await {
-            // Best effort: the copies are orphans either way (no manifest
-            // names them; the next publish of the date removes them).
-            for table in PUBLISHED_TABLES {
-                let _ = layout
-                    .published_run(table, d, &info.run_id)
-                    .delete_all()
-                    .await;
-            }
-            return Err(e);
+        lease.check().await?;
+    }
+    // The latest state of the date in every table must be this run's: a
+    // publisher that raced past the leases finds the other's files here.
+    for (name, mut table) in opened {
+        let root = layout.table(name);
+        table
+            .update_state()
+            .await
+            .map_err(delta_err(format!("loading {}", root.url())))?;
+        let t = &tables[name];
+        let now: BTreeSet<String> = date_files(&table, &d)
+            .await?
+            .iter()
+            .map(|f| f.path().into_owned())
+            .collect();
+        let ours: BTreeSet<String> = t.files.iter().map(|f| f.path.clone()).collect();
+        if now != ours {
+            return Err(Error::busy(format!(
+                "another publish of run date {d} replaced {} after this one committed it; retry later",
+                root.url()
+            )));
         }
     }
-    let manifest = Manifest {
-        manifest_version: MANIFEST_VERSION,
-        run_date: d.to_string(),
-        run_id: info.run_id.clone(),
-        staged: Some(run.lineage().clone()),
+    let runs_root = layout.table(RUNS_TABLE);
+    let runs_app = app_id(RUNS_TABLE, &d);
+    let previous = match open_table(&runs_root).await? {
+        Some(t) => txn_version(&t, &runs_app).await?,
+        None => None,
+    };
+    let record = RunRecord {
+        record_version: RECORD_VERSION,
+        run_date: d.clone(),
+        publish_id: info.publish_id,
+        staged: run.lineage().clone(),
+        publish_seq: previous.map_or(0, |v| v + 1),
         code_version: info.code_version,
         config_hash: info.config_hash,
         published_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -252,55 +586,326 @@ pub async fn publish(
         exports: info.exports,
         durations: info.durations,
         tables,
+        files,
     };
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::internal_with("serialising the manifest", e))?;
-    let loc = layout.manifest(d);
-    let mut upload = loc
-        .store()
-        .put_multipart(loc.path())
+    append_run(layout, run, &record, metadata, keep_days).await?;
+    Ok(record)
+}
+
+/// The schema of the `runs` table.
+pub fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_date", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("publish_id", DataType::Utf8, false),
+        Field::new("publish_seq", DataType::Int64, false),
+        Field::new("published_at", DataType::Utf8, false),
+        Field::new("code_version", DataType::Utf8, false),
+        Field::new("config_hash", DataType::Utf8, false),
+        Field::new("record", DataType::Utf8, false),
+    ]))
+}
+
+/// Runs records as rows of the `runs` table.
+pub fn runs_batch(records: &[RunRecord]) -> Result<RecordBatch> {
+    let s = |v: Vec<String>| -> Arc<dyn Array> { Arc::new(StringArray::from(v)) };
+    let col = |f: fn(&RunRecord) -> String| s(records.iter().map(f).collect());
+    let json = records
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal_with("serialising a runs row", e))?;
+    RecordBatch::try_new(
+        runs_schema(),
+        vec![
+            col(|r| r.run_date.clone()),
+            col(|r| r.staged.run_id.clone()),
+            col(|r| r.publish_id.clone()),
+            Arc::new(Int64Array::from(
+                records.iter().map(|r| r.publish_seq).collect::<Vec<_>>(),
+            )),
+            col(|r| r.published_at.clone()),
+            col(|r| r.code_version.clone()),
+            col(|r| r.config_hash.clone()),
+            s(json),
+        ],
+    )
+    .map_err(|e| Error::internal_with("building runs rows", e))
+}
+
+/// Append the runs row: the commit point. The application transaction
+/// `fidelis:runs:<date>` makes a second row of the same sequence a
+/// conflict (exit 75) rather than a second current run.
+async fn append_run(
+    layout: &Layout,
+    run: &RunLayout,
+    record: &RunRecord,
+    metadata: HashMap<String, serde_json::Value>,
+    keep_days: u32,
+) -> Result<()> {
+    let batch = runs_batch(std::slice::from_ref(record))?;
+    let root = layout.table(RUNS_TABLE);
+    let target = TableTarget {
+        table: RUNS_TABLE,
+        root: root.clone(),
+        prefix: format!("run_date={}", record.run_date),
+        partitions: Vec::new(),
+        adds: run
+            .run_staging()
+            .child(&format!("_adds/runs/{}", record.publish_id)),
+        max_file_bytes: 1 << 30,
+    };
+    let mut sink = TableSink::create(&target, runs_schema())?;
+    sink.write(&batch).await?;
+    sink.finish().await?;
+    let adds = staged_adds(&target.adds).await?;
+    let schema = async { Ok(runs_schema().as_ref().clone()) };
+    let table = open_or_create(&root, schema, &[], keep_days).await?;
+    let props = CommitProperties::default()
+        .with_metadata(metadata)
+        .with_application_transaction(Transaction::new(
+            app_id(RUNS_TABLE, &record.run_date),
+            record.publish_seq,
+        ));
+    let snapshot = table
+        .snapshot()
+        .map_err(delta_err(format!("the snapshot of {}", root.url())))?;
+    CommitBuilder::from(props)
+        .with_actions(adds.into_iter().map(Action::Add).collect())
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            },
+        )
         .await
-        .map_err(|e| Error::storage(loc.url(), e))?;
-    upload
-        .put_part(PutPayload::from_bytes(Bytes::from(json)))
+        .map_err(|e| commit_error(&root, &record.run_date, e))?;
+    Ok(())
+}
+
+/// Every `runs` row (every publish of every date), oldest first.
+pub async fn all_runs(layout: &Layout) -> Result<Vec<RunRecord>> {
+    let root = layout.table(RUNS_TABLE);
+    let Some(table) = open_table(&root).await? else {
+        return Ok(Vec::new());
+    };
+    let files: Vec<_> = table
+        .get_active_add_actions_by_partitions(&[])
+        .try_collect()
         .await
-        .map_err(|e| Error::storage(loc.url(), e))?;
-    pause("publish.manifest");
-    upload
-        .complete()
-        .await
-        .map_err(|e| Error::storage(loc.url(), e))?;
-    // Committed. Older run_ids of this date and leftovers go now.
-    for table in PUBLISHED_TABLES {
-        let date_dir = layout.published_date(table, d);
-        let keep = Layout::run_id_folder(&info.run_id);
-        let prefix = date_dir.path().parts().count();
-        for meta in date_dir.list_all().await? {
-            let run_part = meta.location.parts().nth(prefix);
-            if run_part.as_ref().map(|p| p.as_ref()) != Some(keep.as_str()) {
-                Location::at(out, meta.location).delete().await?;
+        .map_err(delta_err(format!("listing {}", root.url())))?;
+    let mut records = Vec::new();
+    for f in files {
+        let loc = root.child(&f.path());
+        let metas = loc.list_parquet().await?;
+        let Some(meta) = metas.first() else {
+            return Err(Error::storage(
+                loc.url(),
+                "a file of the runs table is missing",
+            ));
+        };
+        for batch in read_parquet_all(&loc, meta).await? {
+            let col = batch
+                .column_by_name("record")
+                .ok_or_else(|| Error::internal(format!("{}: no record column", loc.url())))?;
+            for v in col.as_string::<i32>().iter().flatten() {
+                records.push(serde_json::from_str::<RunRecord>(v).map_err(|e| {
+                    Error::internal_with(format!("cannot read a runs row of {}", loc.url()), e)
+                })?);
             }
         }
     }
-    Ok(manifest)
+    records.sort_by(|a, b| (&a.run_date, a.publish_seq).cmp(&(&b.run_date, b.publish_seq)));
+    Ok(records)
 }
 
-fn relative(out: &Location, path: &ObjPath) -> String {
-    path.parts()
-        .skip(out.path().parts().count())
-        .map(|p| p.as_ref().to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+/// The current run of every date (its highest `publish_seq`), by date.
+pub async fn current_runs(layout: &Layout) -> Result<Vec<RunRecord>> {
+    let mut by_date: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for r in all_runs(layout).await? {
+        by_date.insert(r.run_date.clone(), r);
+    }
+    Ok(by_date.into_values().collect())
+}
+
+/// The current run of one date.
+pub async fn current_run(layout: &Layout, run_date: RunDate) -> Result<Option<RunRecord>> {
+    let d = run_date.to_string();
+    Ok(current_runs(layout)
+        .await?
+        .into_iter()
+        .find(|r| r.run_date == d))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::Step;
+    use fidelis_core::config::StorageConfig;
 
     #[test]
     fn csv_records_respect_quotes() {
         assert_eq!(csv_records(b"a,b\n1,2\n3,4\n"), 2);
         assert_eq!(csv_records(b"a,b\n1,\"x\ny\"\n3,4"), 2);
         assert_eq!(csv_records(b"a,b\n"), 0);
+    }
+
+    fn d(s: &str) -> RunDate {
+        RunDate::parse(s).expect("date")
+    }
+
+    fn info() -> RunInfo {
+        RunInfo {
+            publish_id: crate::attempt::fresh_id(),
+            code_version: "test".into(),
+            config_hash: "0".repeat(64),
+            inputs: serde_json::Value::Null,
+            models: serde_json::Value::Null,
+            exports: serde_json::Value::Null,
+            durations: BTreeMap::new(),
+        }
+    }
+
+    /// A staged score attempt of `date` in run `run` with these scores.
+    async fn stage_scores(layout: &Layout, date: &str, run: &str, scores: &[f64]) -> RunLayout {
+        let token = crate::attempt::fresh_id();
+        let r = layout.run(d(date), run).with_attempt(Step::Score, &token);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("clv", DataType::Float64, false),
+        ]));
+        let ids: Vec<String> = (0..scores.len()).map(|i| format!("c{i}")).collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(arrow::array::Float64Array::from(scores.to_vec())),
+            ],
+        )
+        .expect("batch");
+        let mut sink = TableSink::create(&r.scores_target(), schema).expect("sink");
+        sink.write(&batch).await.expect("write");
+        assert_eq!(sink.finish().await.expect("finish"), scores.len() as u64);
+        r
+    }
+
+    fn layout_in(dir: &std::path::Path) -> Layout {
+        Layout::new(
+            Location::parse(dir.to_str().expect("utf8"), &StorageConfig::default()).expect("root"),
+        )
+    }
+
+    /// The files of a date in a table at a version.
+    async fn files_at(layout: &Layout, table: &str, version: i64, date: &str) -> BTreeSet<String> {
+        let mut t = DeltaTable::new(log_store(&layout.table(table)).expect("log store"));
+        t.load_version(u64::try_from(version).expect("version"))
+            .await
+            .expect("load");
+        date_files(&t, date)
+            .await
+            .expect("files")
+            .iter()
+            .map(|f| f.path().into_owned())
+            .collect()
+    }
+
+    /// A rerun of a date replaces its files (a new version, the date's
+    /// old files removed, another date untouched); the runs table names
+    /// the current run of each date; the earlier run's version still
+    /// holds its files (time travel); publishing the same attempts again
+    /// commits nothing new.
+    #[tokio::test]
+    async fn a_rerun_replaces_its_date_and_leaves_the_rest() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = layout_in(dir.path());
+        let pause = |_: &str| {};
+        let a = stage_scores(&layout, "2026-11-21", "A", &[1.0, 2.0]).await;
+        let first = publish(&a, info(), 7, &[], &pause).await.expect("publish");
+        let b = stage_scores(&layout, "2026-11-22", "B", &[3.0]).await;
+        let other = publish(&b, info(), 7, &[], &pause).await.expect("publish");
+        let c = stage_scores(&layout, "2026-11-21", "C", &[5.0, 6.0, 7.0]).await;
+        let rerun = publish(&c, info(), 7, &[], &pause).await.expect("publish");
+
+        let (v1, v3) = (
+            first.tables["scores"].version,
+            rerun.tables["scores"].version,
+        );
+        assert!(v3 > other.tables["scores"].version && other.tables["scores"].version > v1);
+        assert_eq!(rerun.tables["scores"].txn, first.tables["scores"].txn + 1);
+        assert_eq!(rerun.publish_seq, first.publish_seq + 1);
+        let paths = |r: &RunRecord| -> BTreeSet<String> {
+            r.tables["scores"]
+                .files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        assert_eq!(
+            files_at(&layout, "scores", v1, "2026-11-21").await,
+            paths(&first)
+        );
+        assert_eq!(
+            files_at(&layout, "scores", v3, "2026-11-21").await,
+            paths(&rerun)
+        );
+        assert_eq!(
+            files_at(&layout, "scores", v3, "2026-11-22").await,
+            paths(&other)
+        );
+        assert_eq!(rerun.tables["scores"].files[0].rows, Some(3));
+
+        let current = current_runs(&layout).await.expect("runs");
+        assert_eq!(current.len(), 2);
+        assert_eq!(current[0].publish_id, rerun.publish_id);
+        assert_eq!(current[1].publish_id, other.publish_id);
+        assert_eq!(all_runs(&layout).await.expect("runs").len(), 3);
+
+        // The same attempts again: no new version of scores, a new row.
+        let again = publish(&c, info(), 7, &[], &pause).await.expect("publish");
+        assert_eq!(again.tables["scores"].version, v3);
+        assert_eq!(again.publish_seq, rerun.publish_seq + 1);
+    }
+
+    /// Another writer commits the date between this publish's read of the
+    /// table and its commit (the next log entry created first, as a
+    /// racing publisher would): the commit is refused as busy (exit 75),
+    /// and the runs table is not touched.
+    #[tokio::test]
+    async fn a_commit_that_loses_the_race_is_busy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = layout_in(dir.path());
+        let quiet = |_: &str| {};
+        let a = stage_scores(&layout, "2026-11-21", "A", &[1.0]).await;
+        let first = publish(&a, info(), 7, &[], &quiet).await.expect("publish");
+        let b = stage_scores(&layout, "2026-11-21", "B", &[2.0]).await;
+        let log = dir.path().join("scores/_delta_log");
+        let next = first.tables["scores"].version + 1;
+        let entry = log.join(format!("{next:020}.json"));
+        let winner = serde_json::json!({"txn": {
+            "appId": app_id("scores", "2026-11-21"),
+            "version": first.tables["scores"].txn + 1,
+        }})
+        .to_string()
+            + "\n"
+            + &serde_json::json!({"commitInfo": {"operation": "WRITE", "timestamp": 0}})
+                .to_string()
+            + "\n";
+        let race = |point: &str| {
+            if point == "publish.commit.scores" {
+                std::fs::write(&entry, &winner).expect("the winner's entry");
+            }
+        };
+        let err = publish(&b, info(), 7, &[], &race).await.expect_err("lost");
+        assert_eq!(err.kind(), fidelis_core::ErrorKind::Busy, "{err}");
+        assert!(
+            err.to_string()
+                .contains("another publish of run date 2026-11-21"),
+            "{err}"
+        );
+        let current = current_run(&layout, d("2026-11-21")).await.expect("runs");
+        assert_eq!(current.map(|r| r.publish_id), Some(first.publish_id));
     }
 }

@@ -1,5 +1,6 @@
-//! `fidelis publish`: the staged outputs of a run date published atomically
-//! (fidelis_storage::publish): new run_id folders, the manifest last, with
+//! `fidelis publish`: the staged outputs of a run date published
+//! (fidelis_storage::publish): one Delta commit per table, the files that
+//! are not tables below a fresh publish id, and the `runs` row last, with
 //! the run id, the code version, the inputs, models, exports and durations.
 
 use std::collections::BTreeMap;
@@ -8,9 +9,10 @@ use std::time::Instant;
 use anyhow::Context;
 use fidelis_storage::Location;
 use fidelis_storage::attempt::fresh_id;
+use fidelis_storage::layout::RUNS_TABLE;
 use fidelis_storage::layout::Step;
 use fidelis_storage::lease::{Lease, LeaseKind};
-use fidelis_storage::publish::{Manifest, RunInfo, publish};
+use fidelis_storage::publish::{RunInfo, RunRecord, publish};
 
 use super::{RunContext, code_version};
 use crate::args::RunArgs;
@@ -50,22 +52,30 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     if let Err(e) = publishing.release().await {
         tracing::warn!(error = %e, "could not release the publish lease");
     }
-    let m = published?;
+    let r = published?;
+    // The run is published: its staging (validated inputs, intermediates,
+    // the backtest sample) goes, unless kept for debugging.
+    if !ctx.settings.keep_staging
+        && let Err(e) = ctx.run.run_staging().delete_all().await
+    {
+        tracing::warn!(error = %e, "could not remove the published run's staging");
+    }
     if let Err(e) = ctx.lease.clone().release().await {
         tracing::warn!(error = %e, "could not release the run date's lease");
     }
-    let files: usize = m.tables.values().map(Vec::len).sum();
-    tracing::info!(stage = "publish", run_date = %run_date, run_id = %ctx.run.run_id(), publish_id = %m.run_id, files, seconds = started.elapsed().as_secs_f64(), "published");
+    let files: usize = r.tables.values().map(|t| t.files.len()).sum::<usize>() + r.files.len();
+    tracing::info!(stage = "publish", run_date = %run_date, run_id = %ctx.run.run_id(), publish_id = %r.publish_id, tables = r.tables.len(), files, seconds = started.elapsed().as_secs_f64(), "published");
     println!(
-        "published run {} of {run_date} (publish id {}): {files} files -> {}",
+        "published run {} of {run_date} (publish id {}): {} tables, {files} files -> {}",
         ctx.run.run_id(),
-        m.run_id,
-        ctx.layout().manifest(run_date).url()
+        r.publish_id,
+        r.tables.len(),
+        ctx.layout().table(RUNS_TABLE).url()
     );
     Ok(())
 }
 
-async fn publish_staged(ctx: &RunContext, publishing: &Lease) -> anyhow::Result<Manifest> {
+async fn publish_staged(ctx: &RunContext, publishing: &Lease) -> anyhow::Result<RunRecord> {
     let run = &ctx.run;
     let mut durations = BTreeMap::new();
     for name in run.lineage().attempts.keys() {
@@ -77,7 +87,7 @@ async fn publish_staged(ctx: &RunContext, publishing: &Lease) -> anyhow::Result<
         }
     }
     let info = RunInfo {
-        run_id: fresh_id(),
+        publish_id: fresh_id(),
         code_version: code_version(),
         config_hash: ctx.settings.config_hash.clone(),
         inputs: staged_json(&run.validation_report()).await?,
@@ -86,9 +96,15 @@ async fn publish_staged(ctx: &RunContext, publishing: &Lease) -> anyhow::Result<
         durations,
     };
     let leases = [&ctx.lease, publishing];
-    publish(run, info, &leases, &crate::env::pause_point)
-        .await
-        .context("publish")
+    publish(
+        run,
+        info,
+        ctx.settings.keep_days,
+        &leases,
+        &crate::env::pause_point,
+    )
+    .await
+    .context("publish")
 }
 
 pub async fn command(a: RunArgs) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
-//! `fidelis sql`: SQL over the published outputs, resolved through the
-//! manifests (see fidelis_engine::catalog).
+//! `fidelis sql`: SQL over the published outputs, each date at the table
+//! versions its current `runs` row names (see fidelis_engine::catalog).
 
 use arrow::array::RecordBatch;
 use fidelis_core::Error;
@@ -11,8 +11,8 @@ use crate::args::{SqlArgs, SqlFormat};
 pub async fn command(a: SqlArgs) -> anyhow::Result<()> {
     let settings = super::load_settings(&a.config.config)?;
     let layout = Layout::from_settings(&settings)?;
-    let (ctx, manifests) = fidelis_engine::catalog::sql_session(&settings, &layout).await?;
-    if manifests.is_empty() {
+    let (ctx, runs) = fidelis_engine::catalog::sql_session(&settings, &layout).await?;
+    if runs.is_empty() {
         tracing::warn!(output = %settings.output_url, "no published run yet: only the empty runs and run_files tables exist");
     }
     let df = ctx

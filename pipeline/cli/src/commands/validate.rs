@@ -36,12 +36,7 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     tracing::info!(stage = "validate", run_date = %run_date, config = %settings.config_path, "starting");
     let report = fidelis_engine::validate(settings, &ctx.run, &log_table)
         .await
-        .with_context(|| {
-            format!(
-                "validate (rejected rows are staged at {})",
-                ctx.run.table("rejects").url()
-            )
-        })?;
+        .context("validate")?;
     for t in &report.absent_tables {
         tracing::warn!(stage = "validate", table = %t, "optional table not configured: its feature groups will be left out");
     }

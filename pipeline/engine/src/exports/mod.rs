@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use fidelis_core::config::Audience;
 use fidelis_core::{Error, Result, RunDate, Settings};
-use fidelis_storage::ParquetSink;
+use fidelis_storage::lake::TableSink;
 use fidelis_storage::layout::RunLayout;
 
 /// The control-group rule of the contract: `true` when the customer is in
@@ -355,8 +355,8 @@ async fn write_files(run: &RunLayout, slug: &str, group: &str, batch: &RecordBat
         w.write(batch)
             .map_err(|e| Error::internal_with("writing an export CSV", e))?;
     }
-    run.audience_file(slug, group, "csv").put(csv).await?;
-    let mut sink = ParquetSink::create(&run.audience_file(slug, group, "parquet"), batch.schema())?;
+    run.audience_csv(slug, group).put(csv).await?;
+    let mut sink = TableSink::create(&run.audience_target(slug), batch.schema())?;
     sink.write(batch).await?;
     sink.finish().await?;
     Ok(())

@@ -21,11 +21,11 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
 use fidelis_core::{Error, Result, RunDate, Settings, Table};
-use fidelis_storage::layout::{RunLayout, part_file};
+use fidelis_storage::layout::RunLayout;
 
 use crate::sql::{
     Layer, ModelRun, collect_one_row, materialize, model, model_df, models, register_sql, render,
-    write_df,
+    write_df_table,
 };
 use crate::validate::{ValidationReport, register_validated};
 
@@ -272,9 +272,10 @@ pub async fn build_features(
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let loc = run.features(as_of);
+    let target = run.features_target(as_of);
+    let loc = target.dir();
     loc.delete_all().await?;
-    let rows = write_df(df, &loc.child(&part_file(0))).await?;
+    let rows = write_df_table(df, &target).await?;
 
     // Invariants, checked on what was written: one row per customer.
     let check = crate::session::new_session(&settings.engine, &[run.layout().root()])?;
@@ -307,7 +308,7 @@ pub async fn build_features(
         final_seconds: final_started.elapsed().as_secs_f64(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    // Beside the data, hidden from readers of the folder (leading `_`).
+    // A published file of the run (not part of the table).
     let json = serde_json::to_vec_pretty(&feature_report)
         .map_err(|e| Error::internal_with("cannot serialise the feature report", e))?;
     run.features_report(as_of).put(json).await?;
@@ -336,9 +337,10 @@ pub async fn build_labels(
     let report = staged_validation(run).await?;
     let ctx = session(settings, run, &report, population).await?;
     let df = labels_frame(&ctx, as_of, horizon_days).await?;
-    let loc = run.labels(as_of, horizon_days);
+    let target = run.labels_target(as_of, horizon_days);
+    let loc = target.dir();
     loc.delete_all().await?;
-    let rows = write_df(df, &loc.child(&part_file(0))).await?;
+    let rows = write_df_table(df, &target).await?;
     let check = crate::session::new_session(&settings.engine, &[run.layout().root()])?;
     check
         .register_parquet("l", loc.url() + "/", Default::default())

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use fidelis_core::config::SegmentsConfig;
 use fidelis_core::marketing::slug;
 use fidelis_core::{Error, Result, Settings};
-use fidelis_storage::ParquetSink;
-use fidelis_storage::layout::{RunLayout, part_file};
+use fidelis_storage::lake::TableSink;
+use fidelis_storage::layout::RunLayout;
 
 use futures::StreamExt;
 
@@ -160,9 +160,9 @@ pub async fn finish_scores(
         .execute_stream()
         .await
         .map_err(|e| Error::internal_with("computing the scores", e))?;
-    let loc = run.scores();
-    loc.delete_all().await?;
-    let mut sink = ParquetSink::create(&loc.child(&part_file(0)), std::sync::Arc::clone(&schema))?;
+    let target = run.scores_target();
+    target.dir().delete_all().await?;
+    let mut sink = TableSink::create(&target, std::sync::Arc::clone(&schema))?;
     // The scores stream out in customer order; each batch is written to the
     // scores file and its rows to their segment's file, so the segments are
     // in customer order too and nothing holds all the scores in memory.
@@ -195,7 +195,7 @@ struct SegmentWriter<'a> {
     schema: arrow::datatypes::SchemaRef,
     /// Index of `rfm_segment` in the segment columns.
     segment: usize,
-    sinks: BTreeMap<String, (ParquetSink, u64)>,
+    sinks: BTreeMap<String, (TableSink, u64)>,
 }
 
 impl<'a> SegmentWriter<'a> {
@@ -244,8 +244,8 @@ impl<'a> SegmentWriter<'a> {
             let rows = arrow::compute::filter_record_batch(&batch, &mask)
                 .map_err(|e| Error::internal_with("selecting a segment", e))?;
             if !self.sinks.contains_key(name) {
-                let part = self.run.segment_file(&slug(name));
-                let sink = ParquetSink::create(&part, std::sync::Arc::clone(&self.schema))?;
+                let part = self.run.segment_target(&slug(name));
+                let sink = TableSink::create(&part, std::sync::Arc::clone(&self.schema))?;
                 self.sinks.insert(name.to_string(), (sink, 0));
             }
             let Some((sink, n)) = self.sinks.get_mut(name) else {

@@ -17,7 +17,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use fidelis_core::{Error, Result};
-use fidelis_storage::layout::part_file;
+use fidelis_storage::lake::TableSink;
+use fidelis_storage::layout::{TableTarget, part_file};
 use fidelis_storage::{Location, ParquetSink};
 
 include!(concat!(env!("OUT_DIR"), "/sql_models.rs"));
@@ -253,6 +254,23 @@ pub async fn write_df(df: DataFrame, loc: &Location) -> Result<u64> {
     while let Some(batch) = stream.next().await {
         let batch =
             batch.map_err(|e| Error::internal_with(format!("computing {}", loc.url()), e))?;
+        sink.write(&to_plain(&batch, &schema)?).await?;
+    }
+    sink.finish().await
+}
+
+/// Execute `df` into one partition of a Delta table (its data files and
+/// staged add actions, fidelis_storage::lake); returns the rows written.
+pub async fn write_df_table(df: DataFrame, target: &TableTarget) -> Result<u64> {
+    let schema = plain_schema(df.schema().as_arrow());
+    let mut sink = TableSink::create(target, Arc::clone(&schema))?;
+    let url = target.dir().url();
+    let mut stream = df
+        .execute_stream()
+        .await
+        .map_err(|e| Error::internal_with(format!("executing the query for {url}"), e))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::internal_with(format!("computing {url}"), e))?;
         sink.write(&to_plain(&batch, &schema)?).await?;
     }
     sink.finish().await

@@ -8,8 +8,8 @@
 //!    is a data error naming the file and the column;
 //! 3. cast the contract columns to their canonical types and apply the row
 //!    rules (`docs/contract.md`) in one streaming pass, writing accepted rows
-//!    to `validated/<table>/` and rejected rows, with their reason, to
-//!    `rejects/table=<table>/`;
+//!    to `validated/<table>/` and rejected rows, with their reason, to the
+//!    Delta table `rejects_<table>` (its attempt's folder);
 //! 4. reconcile: rows read (from the footers) = accepted + rejected, and stop
 //!    the run when the rejected share passes `max_reject_share`.
 
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use fidelis_core::config::TableInput;
 use fidelis_core::{ColumnType, Error, Result, RunDate, Settings, Table};
+use fidelis_storage::lake::TableSink;
 use fidelis_storage::layout::{RunLayout, part_file};
 use fidelis_storage::{Location, ParquetSink, read_parquet_info};
 
@@ -172,7 +173,10 @@ pub async fn validate(
                     100.0 * t.reject_share,
                     100.0 * settings.validation.max_reject_share,
                     reasons.join(", "),
-                    run.rejects(&t.table).url()
+                    Table::ALL
+                        .into_iter()
+                        .find(|x| x.name() == t.table)
+                        .map_or_else(|| t.table.clone(), |x| run.rejects(x).dir().url())
                 ),
             ));
         }
@@ -307,15 +311,13 @@ async fn validate_table(
         .map_err(|e| Error::internal_with(format!("validation SQL for {table}:\n{sql}"), e))?;
 
     let valid_loc = run.validated(table);
-    let rejects_loc = run.rejects(table.name());
+    let rejects_target = run.rejects(table);
     valid_loc.delete_all().await?;
-    rejects_loc.delete_all().await?;
+    rejects_target.dir().delete_all().await?;
+    rejects_target.adds.delete_all().await?;
     let canonical = canonical_schema(table);
     let rejects_schema = rejects_schema(table);
-    let mut reject_sink = ParquetSink::create(
-        &rejects_loc.child(&part_file(0)),
-        Arc::clone(&rejects_schema),
-    )?;
+    let mut reject_sink = TableSink::create(&rejects_target, Arc::clone(&rejects_schema))?;
     // Each of the plan's output partitions writes its own validated part
     // file on its own task, so encoding and compression use every core
     // (one writer was the bottleneck at 100M+ rows). Rejected rows, few by
