@@ -279,6 +279,8 @@ pub struct Outputs<'a> {
     pub cfg: &'a Path,
     pub read: &'a dyn Fn(&str) -> Option<Vec<u8>>,
     pub list: &'a dyn Fn(&str) -> Vec<String>,
+    /// Write an object (the winner's commit of the lost-race step).
+    pub write: &'a dyn Fn(&str, &[u8]),
     pub env: &'a dyn Fn(&mut Command),
 }
 
@@ -362,13 +364,18 @@ fn wait_for_expiry() {
     ));
 }
 
-/// Run the job; stage a second run and kill its `publish` with SIGKILL at
-/// each pause point (between two table commits, before the runs row;
-/// holding the date's lease and the publish lease); check that readers
-/// see the first run, whole, each time, and that the next publish is
-/// refused with exit 75 until the killed one's lease expires; then a run
-/// with a new id is refused until the lease expires, takes it over, and
-/// gives the same scores.
+/// Run the job; stage a second run; let its `publish` lose the race for
+/// the scores table (another writer's commit of the next version created
+/// while it is paused before its commit: exit 75); kill its `publish` with
+/// SIGKILL at each pause point (between two table commits, before the runs
+/// row; holding the date's lease and the publish lease); check that
+/// readers see the first run, whole, each time, and that the next publish
+/// is refused with exit 75 until the killed one's lease expires; then a
+/// run with a new id is refused until the lease expires, takes it over,
+/// and gives the same scores; `fidelis sql --run-id` reads the first run
+/// by time travel; a vacuum past retention (`keep_days = 0`) leaves
+/// exactly the files of the current run, and the first run is no longer
+/// readable.
 pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     let text = std::fs::read_to_string(cfg).expect("config");
     let text = text.replacen(
@@ -395,6 +402,7 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     for stage in ["validate", "features", "train", "score", "export", "report"] {
         assert_exit(&job(stage).output().expect("runs"), 0);
     }
+    lose_the_race_for_scores(outputs, &job, &first, first_scores.len());
 
     for point in ["publish.table", "publish.before_runs"] {
         let mut c = job("publish");
@@ -477,6 +485,160 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
             }
         }
     }
+    // The first run, replaced, by time travel: its own rows, all of them.
+    let first_run = first["staged"]["run_id"].as_str().expect("run id");
+    let count = "select count(*) as n, count(distinct customer_id) as ids from scores";
+    let o = sql_output(outputs.cfg, outputs.env, &["--run-id", first_run], count);
+    assert_exit(&o, 0);
+    let n = first_scores.len() as u64;
+    assert_eq!(json_lines(&o)[0]["n"].as_u64(), Some(n), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["ids"].as_u64(), Some(n));
+
+    vacuum_leaves_the_current_run(cfg, outputs, &second, first_run);
+}
+
+/// Publish the staged run, paused before its commit of the scores table
+/// while the test writes the next log entry of that table as another
+/// writer would (a commit of the same application transaction): the
+/// publish loses, exits 75, and the first run stays the current one.
+fn lose_the_race_for_scores(
+    outputs: &Outputs,
+    job: &dyn Fn(&str) -> Command,
+    first: &serde_json::Value,
+    scores: usize,
+) {
+    let mut c = job("publish");
+    c.env("FIDELIS_FAULT_PAUSE", "publish.commit.scores")
+        .env("FIDELIS_FAULT_RESUME", "stdin")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = c.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("paused at publish.commit.scores") {
+            break;
+        }
+    }
+    assert!(log.contains("paused at"), "publish never paused:\n{log}");
+    let latest = (outputs.list)("scores/_delta_log")
+        .iter()
+        .filter_map(|p| {
+            p.rsplit('/')
+                .next()?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .expect("a scores log");
+    let txn = first["tables"]["scores"]["txn"].as_i64().expect("txn") + 1;
+    let winner = format!(
+        "{}\n{}\n",
+        serde_json::json!({"txn": {"appId": format!("fidelis:scores:{RUN_DATE}"), "version": txn}}),
+        serde_json::json!({"commitInfo": {"operation": "WRITE", "timestamp": 0}}),
+    );
+    (outputs.write)(
+        &format!("scores/_delta_log/{:020}.json", latest + 1),
+        winner.as_bytes(),
+    );
+    use std::io::Write;
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("resume");
+    drop(stdin);
+    for line in lines {
+        log.push_str(&line.expect("line"));
+        log.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(75), "{log}");
+    assert!(log.contains("another publish of run date"), "{log}");
+    assert_intact(outputs, first, scores, "the lost race");
+}
+
+/// `fidelis vacuum` with `keep_days = 0` (allowed in tests only, refused
+/// without the tests' switch): what is left of every table is exactly the
+/// files of the current run (the runs table keeps one file per publish),
+/// every published file that is not a table is the current run's, the
+/// readers still read it whole, and the replaced run `replaced` is no
+/// longer readable.
+fn vacuum_leaves_the_current_run(
+    cfg: &Path,
+    outputs: &Outputs,
+    current: &serde_json::Value,
+    replaced: &str,
+) {
+    let text = std::fs::read_to_string(cfg).expect("config");
+    std::fs::write(
+        cfg,
+        text.replacen("[output]\n", "[output]\nkeep_days = 0\n", 1),
+    )
+    .expect("config");
+    let vacuum = |env: &dyn Fn(&mut Command)| {
+        let mut c = fidelis();
+        env(&mut c);
+        c.args(["vacuum", "--config", cfg.to_str().expect("utf8")])
+            .output()
+            .expect("runs")
+    };
+    let o = vacuum(outputs.env);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("keep_days must be at least 1"),
+        "{}",
+        stderr(&o)
+    );
+    let env = |c: &mut Command| {
+        (outputs.env)(c);
+        c.env("FIDELIS_TEST_ZERO_RETENTION", "1");
+    };
+    let outputs = &Outputs {
+        env: &env,
+        ..*outputs
+    };
+    let o = vacuum(outputs.env);
+    assert_exit(&o, 0);
+    let mut want: std::collections::BTreeSet<String> =
+        all_files(current).into_iter().map(|(p, _)| p).collect();
+    for (table, t) in current["tables"].as_object().expect("tables") {
+        for f in t["files"].as_array().expect("files") {
+            want.insert(format!("{table}/{}", f["path"].as_str().expect("path")));
+        }
+    }
+    let publishes = sql_rows(
+        outputs.cfg,
+        outputs.env,
+        "select count(*) as n from run_history",
+    );
+    let mut runs_files = 0;
+    let mut left = std::collections::BTreeSet::new();
+    for path in (outputs.list)("") {
+        let top = path.split('/').next().unwrap_or("");
+        if path.contains("/_delta_log/") || top.starts_with('_') {
+            continue;
+        }
+        if top == "runs" {
+            runs_files += 1;
+        } else {
+            left.insert(path);
+        }
+    }
+    assert_eq!(left, want, "{}", stdout(&o));
+    assert_eq!(Some(runs_files), publishes[0]["n"].as_u64());
+    assert_files_of(outputs, current, "after the vacuum");
+    assert_reader_matches(outputs, current, "after the vacuum");
+    let o = sql_output(
+        outputs.cfg,
+        outputs.env,
+        &["--run-id", replaced],
+        "select 1",
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("keep_days"), "{}", stderr(&o));
 }
 
 /// Run `body` with a sample job writing to a temporary local output root
@@ -497,12 +659,18 @@ pub fn with_local_outputs(body: &dyn Fn(&Path, &Outputs)) {
             })
             .collect()
     };
+    let write = |p: &str, bytes: &[u8]| {
+        let path = out.join(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    };
     body(
         &cfg,
         &Outputs {
             cfg: &cfg,
             read: &read,
             list: &list,
+            write: &write,
             env: &|_| {},
         },
     );

@@ -425,6 +425,13 @@ fn with_s3_outputs(name: &str, body: &dyn Fn(&std::path::Path, &crate::publish::
             .map(|m| m.location.to_string().trim_start_matches(&skip).to_string())
             .collect()
     };
+    let write = |p: &str, bytes: &[u8]| {
+        let path = ObjPath::from(format!("{prefix}/out/{p}"));
+        bucket
+            .rt
+            .block_on(bucket.store.put(&path, bytes.to_vec().into()))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    };
     let env = |c: &mut Command| with_s3_env(c, &ep);
     body(
         &cfg,
@@ -432,6 +439,7 @@ fn with_s3_outputs(name: &str, body: &dyn Fn(&std::path::Path, &crate::publish::
             cfg: &cfg,
             read: &read,
             list: &list,
+            write: &write,
             env: &env,
         },
     );

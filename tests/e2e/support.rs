@@ -229,21 +229,31 @@ fn local_staged(out: &Path, find: Find) -> PathBuf {
 /// The rows of a `fidelis sql` query (JSON lines) against `cfg`, the
 /// command prepared by `env` (the S3 tests' credentials).
 pub fn sql_rows(cfg: &Path, env: &dyn Fn(&mut Command), query: &str) -> Vec<serde_json::Value> {
+    let o = sql_output(cfg, env, &[], query);
+    assert_exit(&o, 0);
+    json_lines(&o)
+}
+
+/// `fidelis sql --format json [extra] query`, as it exited.
+pub fn sql_output(cfg: &Path, env: &dyn Fn(&mut Command), extra: &[&str], query: &str) -> Output {
     let mut c = fidelis();
     env(&mut c);
-    let o = c
-        .args([
-            "sql",
-            "--config",
-            cfg.to_str().expect("utf8"),
-            "--format",
-            "json",
-            query,
-        ])
-        .output()
-        .expect("fidelis sql runs");
-    assert_exit(&o, 0);
-    stdout(&o)
+    c.args([
+        "sql",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--format",
+        "json",
+    ])
+    .args(extra)
+    .arg(query)
+    .output()
+    .expect("fidelis sql runs")
+}
+
+/// The JSON lines a command printed.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))

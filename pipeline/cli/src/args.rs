@@ -41,12 +41,14 @@ pub enum Command {
     Export(RunArgs),
     /// Stage the run report (reports/report.html): data quality, features, backtests, segments, drift, audiences.
     Report(RunArgs),
-    /// Publish the staged outputs of a run date atomically (the manifest is written last).
+    /// Publish the staged outputs of a run date: one Delta commit per table, the runs row last; then vacuum ([output] vacuum).
     Publish(RunArgs),
     /// The nightly job for one run date: validate, features, train, score, export, report, publish.
     Run(RunArgs),
-    /// Run SQL over the published outputs (scores, segments, exports, features, labels, rejects, runs, run_files).
+    /// Run SQL over the published outputs (scores, segments, exports, features, labels, rejects_<input>, runs, run_files, run_history).
     Sql(SqlArgs),
+    /// Remove what no retained run needs once [output] keep_days old: replaced and orphaned table files, expired log entries, old published files and staging.
+    Vacuum(VacuumArgs),
     /// Print the resolved settings of a config file as JSON.
     Settings(ConfigArgs),
 }
@@ -84,6 +86,20 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: SqlFormat,
+    /// Read this earlier run (a run id or a publish id, see the run_history
+    /// table) in place of its date's current run; earlier runs stay readable
+    /// for [output] keep_days after they are replaced.
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -67,9 +67,14 @@ pub struct OutputConfig {
     pub max_file_mb: u64,
     /// How many days the files of replaced runs, killed runs and earlier
     /// table versions are kept before a vacuum may remove them
-    /// (docs/publishing.md, "Retention and earlier runs").
+    /// (docs/publishing.md, "Retention and earlier runs"). At least 1
+    /// (0 only in tests, with [`ZERO_RETENTION_ENV`] set).
     #[serde(default = "default_keep_days")]
     pub keep_days: u32,
+    /// Vacuum the output root after every publish (`fidelis vacuum` does
+    /// it on demand).
+    #[serde(default = "default_true")]
+    pub vacuum: bool,
     /// Keep the staging folder of a published run (validated inputs,
     /// intermediates, the backtest sample) for debugging.
     #[serde(default)]
@@ -88,6 +93,15 @@ fn default_keep_days() -> u32 {
     7
 }
 
+fn default_true() -> bool {
+    true
+}
+
+/// With this environment variable set to `1`, `[output] keep_days = 0` is
+/// accepted: a vacuum then removes every file no current run needs at
+/// once, even the uncommitted files of a run in progress. For tests only.
+pub const ZERO_RETENTION_ENV: &str = "FIDELIS_TEST_ZERO_RETENTION";
+
 impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
@@ -95,6 +109,7 @@ impl Default for OutputConfig {
             lease_minutes: default_lease_minutes(),
             max_file_mb: default_max_file_mb(),
             keep_days: default_keep_days(),
+            vacuum: true,
             keep_staging: false,
         }
     }
@@ -305,9 +320,10 @@ pub struct Settings {
     pub output_url: String,
     /// `[output] lease_minutes`.
     pub lease_minutes: f64,
-    /// `[output] max_file_mb`, `keep_days` and `keep_staging`.
+    /// `[output] max_file_mb`, `keep_days`, `vacuum` and `keep_staging`.
     pub max_file_mb: u64,
     pub keep_days: u32,
+    pub vacuum: bool,
     pub keep_staging: bool,
     pub validation: ValidationConfig,
     pub engine: EngineConfig,
@@ -394,6 +410,11 @@ impl ConfigFile {
                 "{origin}: output.max_file_mb must be at least 1"
             )));
         }
+        if self.output.keep_days == 0 && std::env::var(ZERO_RETENTION_ENV).as_deref() != Ok("1") {
+            return Err(Error::config(format!(
+                "{origin}: output.keep_days must be at least 1: a vacuum keeps replaced files that long, so that a reader mid-read and a campaign tool importing yesterday's files never lose them"
+            )));
+        }
         for (table, map) in &self.columns {
             let Some(t) = Table::ALL.into_iter().find(|t| t.name() == table) else {
                 return Err(Error::config(format!(
@@ -437,6 +458,7 @@ impl ConfigFile {
             lease_minutes: self.output.lease_minutes,
             max_file_mb: self.output.max_file_mb,
             keep_days: self.output.keep_days,
+            vacuum: self.output.vacuum,
             keep_staging: self.output.keep_staging,
             validation: self.validation,
             engine,

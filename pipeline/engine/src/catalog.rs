@@ -15,7 +15,7 @@
 //! and `run_files` (every file of those runs: the tables' data files and
 //! the files that are not tables, with rows, bytes and checksums).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
@@ -27,17 +27,44 @@ use deltalake_core::DeltaTable;
 use fidelis_core::{Error, Result, Settings};
 use fidelis_storage::layout::{DELTA_TABLES, Layout};
 use fidelis_storage::publish::{
-    CommittedTable, RunRecord, current_runs, log_store, open_table, runs_batch,
+    CommittedTable, RunRecord, all_runs, current_of, files_by_date, log_store, open_table,
+    read_version, runs_batch,
 };
-use futures::TryStreamExt;
 
 /// A session with every published table registered; returns it with the
-/// runs it reads (the current run of every date).
+/// runs it reads: the current run of every date, or with `run_id` (a run
+/// id or a publish id) that run in place of its date's current one (its
+/// latest publish), as long as `[output] keep_days` keeps it.
 pub async fn sql_session(
     settings: &Settings,
     layout: &Layout,
+    run_id: Option<&str>,
 ) -> Result<(SessionContext, Vec<RunRecord>)> {
-    let runs = current_runs(layout).await?;
+    let history = all_runs(layout).await?;
+    let mut runs = current_of(&history);
+    if let Some(id) = run_id {
+        let chosen = history
+            .iter()
+            .rfind(|r| r.staged.run_id == id || r.publish_id == id)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no published run has the run id or publish id {id} (SELECT run_date, run_id, publish_id FROM run_history lists them)"
+                ))
+            })?;
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(settings.keep_days));
+        let retained = fidelis_storage::vacuum::retained_runs(&history, cutoff);
+        if !retained.iter().any(|r| r.publish_id == chosen.publish_id) {
+            return Err(Error::config(format!(
+                "run {id} of {} was replaced more than [output] keep_days ({}) ago: a vacuum removes the files of such runs",
+                chosen.run_date, settings.keep_days
+            )));
+        }
+        for r in &mut runs {
+            if r.run_date == chosen.run_date {
+                *r = chosen.clone();
+            }
+        }
+    }
     let ctx = crate::session::new_session(&settings.engine, &[layout.root()])?;
     for spec in DELTA_TABLES {
         if let Some(df) = read_table(&ctx, layout, spec.name, &runs).await? {
@@ -46,6 +73,8 @@ pub async fn sql_session(
         }
     }
     register_run_tables(&ctx, &runs)?;
+    ctx.register_batch("run_history", runs_batch(&history)?)
+        .map_err(|e| Error::internal_with("registering run_history", e))?;
     Ok((ctx, runs))
 }
 
@@ -71,25 +100,11 @@ pub async fn read_table(
             "a published run names this Delta table, but it has no log (was it deleted?)",
         )
     })?;
-    // The latest version's files, by run date.
-    let mut now: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let files: Vec<_> = latest
-        .get_active_add_actions_by_partitions(&[])
-        .try_collect()
-        .await
-        .map_err(|e| Error::storage(root.url(), e))?;
-    for f in files {
-        if let Some(Some(d)) = f.partition_values_map().get("run_date") {
-            now.entry(d.clone())
-                .or_default()
-                .insert(f.path().into_owned());
-        }
-    }
+    let now = files_by_date(&latest).await?;
     // Version to read -> the dates read there (None: the latest).
     let mut groups: BTreeMap<Option<i64>, Vec<String>> = BTreeMap::new();
     for (date, t) in named {
-        let theirs: BTreeSet<String> = t.files.iter().map(|f| f.path.clone()).collect();
-        let at = (now.get(date) != Some(&theirs)).then_some(t.version);
+        let at = read_version(t, now.get(date));
         groups.entry(at).or_default().push(date.to_string());
     }
     let mut frames = Vec::new();

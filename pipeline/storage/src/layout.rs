@@ -578,12 +578,6 @@ impl RunLayout {
     pub fn duration(&self, step: Step) -> Location {
         self.dir(step).child("_duration.json")
     }
-
-    /// Where publish records the tables it committed, so that a retry of
-    /// a killed publish of the same lineage can tell what is done.
-    pub fn publish_record(&self) -> Location {
-        self.run_staging.child("_published.json")
-    }
 }
 
 #[cfg(test)]

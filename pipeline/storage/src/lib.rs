@@ -48,6 +48,7 @@ pub mod layout;
 pub mod lease;
 pub mod publish;
 mod reader;
+pub mod vacuum;
 pub use reader::ObjectReader;
 
 /// A place in object storage: a store plus a path prefix inside it.

@@ -144,7 +144,7 @@ pub fn log_store(root: &Location) -> Result<LogStoreRef> {
     ))
 }
 
-fn delta_err(what: String) -> impl FnOnce(DeltaTableError) -> Error {
+pub(crate) fn delta_err(what: String) -> impl FnOnce(DeltaTableError) -> Error {
     move |e| match e {
         DeltaTableError::ObjectStore { source } => Error::storage(what, source),
         e => Error::internal_with(what, e),
@@ -207,6 +207,9 @@ async fn open_or_create(
         // A checkpoint every 10 commits: a reader replays at most 9 JSON
         // commits after it (one GET each), not 99.
         .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
+        // The log is cleaned up by fidelis' vacuum, which keeps every
+        // version a current run is read at (crate::vacuum).
+        .with_configuration_property(TableProperty::EnableExpiredLogCleanup, Some("false"))
         .with_save_mode(SaveMode::ErrorIfExists)
         // Version 0 is created by one writer only: without retries, the
         // loser of a race fails (and loads what the winner created)
@@ -224,7 +227,8 @@ async fn open_or_create(
     }
 }
 
-/// The current data files of one run date in a table.
+/// The current data files of one run date in a table, with the removes
+/// that would replace them.
 async fn date_files(
     table: &DeltaTable,
     run_date: &str,
@@ -236,15 +240,50 @@ async fn date_files(
         .map_err(delta_err(format!("listing {}", table.table_url())))?;
     Ok(files
         .into_iter()
-        .filter(|f| {
-            f.partition_values_map()
-                .get("run_date")
-                .cloned()
-                .flatten()
-                .as_deref()
-                == Some(run_date)
-        })
+        .filter(|f| file_date(f).as_deref() == Some(run_date))
         .collect())
+}
+
+fn file_date(f: &deltalake_core::kernel::LogicalFileView) -> Option<String> {
+    f.partition_values_map().get("run_date").cloned().flatten()
+}
+
+/// The paths of the current data files of one run date in a table.
+async fn date_paths(table: &DeltaTable, run_date: &str) -> Result<BTreeSet<String>> {
+    Ok(date_files(table, run_date)
+        .await?
+        .iter()
+        .map(|f| f.path().into_owned())
+        .collect())
+}
+
+/// The paths of the current data files of a table, by run date.
+pub async fn files_by_date(table: &DeltaTable) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let files: Vec<_> = table
+        .get_active_add_actions_by_partitions(&[])
+        .try_collect()
+        .await
+        .map_err(delta_err(format!("listing {}", table.table_url())))?;
+    let mut by_date: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        if let Some(d) = file_date(&f) {
+            by_date.entry(d).or_default().insert(f.path().into_owned());
+        }
+    }
+    Ok(by_date)
+}
+
+/// **The reader rule's choice**: the version a date committed as `t` is
+/// read at, given the date's files in the table's latest version: `None`
+/// (the latest version) while they are still the ones `t` names, else the
+/// version `t` names (a publish killed before its runs row replaced them
+/// since). The readers and the vacuum (which keeps those versions) decide
+/// with this one function.
+pub fn read_version(t: &CommittedTable, latest_files: Option<&BTreeSet<String>>) -> Option<i64> {
+    let same = latest_files.is_some_and(|now| {
+        now.len() == t.files.len() && t.files.iter().all(|f| now.contains(&f.path))
+    });
+    (!same).then_some(t.version)
 }
 
 /// The application transaction of a table and date.
@@ -271,20 +310,44 @@ fn add_rows(add: &Add) -> Option<u64> {
     stats["numRecords"].as_u64()
 }
 
-/// The schema of the files an attempt staged (from the first file's footer).
-async fn staged_schema(root: &Location, adds: &[Add]) -> Result<Schema> {
-    let first = adds
-        .first()
-        .ok_or_else(|| Error::internal("no staged files to take a schema from"))?;
-    let loc = root.child(&first.path);
-    let metas = loc.list_parquet().await?;
-    let meta = metas.first().ok_or_else(|| {
-        Error::storage(
-            loc.url(),
-            "a staged data file is missing (removed by a vacuum?)",
-        )
-    })?;
-    Ok(crate::read_parquet_info(&loc, meta)
+/// Check that every data file of `adds` is where the add action says (a
+/// run older than `[output] keep_days` may have lost its uncommitted files
+/// to a vacuum), one listing per attempt folder; returns the first file.
+async fn staged_files_present(root: &Location, adds: &[Add]) -> Result<object_store::ObjectMeta> {
+    let mut folders: BTreeMap<&str, Vec<&Add>> = BTreeMap::new();
+    for a in adds {
+        let folder = a.path.rsplit_once('/').map_or("", |(f, _)| f);
+        folders.entry(folder).or_default().push(a);
+    }
+    let mut first = None;
+    for (folder, adds) in folders {
+        let listed: HashMap<String, object_store::ObjectMeta> = root
+            .child(folder)
+            .list_all()
+            .await?
+            .into_iter()
+            .map(|m| (m.location.to_string(), m))
+            .collect();
+        for a in adds {
+            let loc = root.child(&a.path);
+            let Some(meta) = listed.get(&loc.path().to_string()) else {
+                return Err(Error::data(
+                    loc.url(),
+                    "a staged data file is missing (a vacuum removes uncommitted files older than [output] keep_days); run the stages of this run date again",
+                ));
+            };
+            if first.is_none() {
+                first = Some(meta.clone());
+            }
+        }
+    }
+    first.ok_or_else(|| Error::internal("no staged files to publish"))
+}
+
+/// The schema of a staged file (its footer).
+async fn staged_schema(root: &Location, meta: object_store::ObjectMeta) -> Result<Schema> {
+    let loc = Location::at(root, meta.location.clone());
+    Ok(crate::read_parquet_info(&loc, &meta)
         .await?
         .schema
         .as_ref()
@@ -310,9 +373,10 @@ async fn commit_date(
     keep_days: u32,
 ) -> Result<(CommittedTable, DeltaTable)> {
     let root = layout.table(c.spec.name);
+    let first = staged_files_present(&root, &c.adds).await?;
     let table = open_or_create(
         &root,
-        staged_schema(&root, &c.adds),
+        staged_schema(&root, first),
         c.spec.partitions,
         keep_days,
     )
@@ -328,10 +392,10 @@ async fn commit_date(
     };
     let app = app_id(c.spec.name, &c.run_date);
     let current = date_files(&table, &c.run_date).await?;
-    let ours: BTreeSet<&str> = c.adds.iter().map(|a| a.path.as_str()).collect();
+    let ours: BTreeSet<String> = c.adds.iter().map(|a| a.path.clone()).collect();
     let theirs: BTreeSet<String> = current.iter().map(|f| f.path().into_owned()).collect();
     let previous = txn_version(&table, &app).await?;
-    if theirs.len() == ours.len() && theirs.iter().all(|p| ours.contains(p.as_str())) {
+    if theirs == ours {
         // Committed already (by a publish of the same attempts that was
         // killed before its runs row): read it where it is.
         let committed = CommittedTable {
@@ -354,7 +418,7 @@ async fn commit_date(
         partition_by: Some(c.spec.partitions.iter().map(|p| (*p).to_string()).collect()),
         predicate: Some(format!("run_date = '{}'", c.run_date)),
     };
-    let props = CommitProperties::default()
+    let props = commit_properties()
         .with_metadata(c.metadata)
         .with_application_transaction(Transaction::new(&app, txn));
     let snapshot = table
@@ -379,12 +443,7 @@ async fn commit_date(
             // the commit counts if the date is now this one's.
             if let Some(t) = open_table(&root).await? {
                 let landed = txn_version(&t, &app).await? == Some(txn)
-                    && date_files(&t, &c.run_date)
-                        .await?
-                        .iter()
-                        .map(|f| f.path().into_owned())
-                        .collect::<BTreeSet<_>>()
-                        == ours.iter().map(|p| (*p).to_string()).collect();
+                    && date_paths(&t, &c.run_date).await? == ours;
                 if landed {
                     tracing::warn!(table = %root.url(), error = %e, "committed, but the post-commit work failed");
                     let committed = CommittedTable {
@@ -400,6 +459,12 @@ async fn commit_date(
             Err(commit_error(&root, &c.run_date, e))
         }
     }
+}
+
+/// The properties of every commit fidelis makes: no clean-up of expired
+/// log entries (the vacuum does it, keeping what current runs read).
+pub(crate) fn commit_properties() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 /// A commit that lost to another writer of the same date is a busy date
@@ -553,11 +618,7 @@ pub async fn publish(
             .await
             .map_err(delta_err(format!("loading {}", root.url())))?;
         let t = &tables[name];
-        let now: BTreeSet<String> = date_files(&table, &d)
-            .await?
-            .iter()
-            .map(|f| f.path().into_owned())
-            .collect();
+        let now = date_paths(&table, &d).await?;
         let ours: BTreeSet<String> = t.files.iter().map(|f| f.path.clone()).collect();
         if now != ours {
             return Err(Error::busy(format!(
@@ -661,7 +722,7 @@ async fn append_run(
     let adds = staged_adds(&target.adds).await?;
     let schema = async { Ok(runs_schema().as_ref().clone()) };
     let table = open_or_create(&root, schema, &[], keep_days).await?;
-    let props = CommitProperties::default()
+    let props = commit_properties()
         .with_metadata(metadata)
         .with_application_transaction(Transaction::new(
             app_id(RUNS_TABLE, &record.run_date),
@@ -700,14 +761,15 @@ pub async fn all_runs(layout: &Layout) -> Result<Vec<RunRecord>> {
     let mut records = Vec::new();
     for f in files {
         let loc = root.child(&f.path());
-        let metas = loc.list_parquet().await?;
-        let Some(meta) = metas.first() else {
-            return Err(Error::storage(
-                loc.url(),
-                "a file of the runs table is missing",
-            ));
+        // The log knows the file's size: no listing per file.
+        let meta = object_store::ObjectMeta {
+            location: loc.path().clone(),
+            last_modified: f.modification_datetime().unwrap_or_default(),
+            size: u64::try_from(f.size()).unwrap_or(0),
+            e_tag: None,
+            version: None,
         };
-        for batch in read_parquet_all(&loc, meta).await? {
+        for batch in read_parquet_all(&loc, &meta).await? {
             let col = batch
                 .column_by_name("record")
                 .ok_or_else(|| Error::internal(format!("{}: no record column", loc.url())))?;
@@ -724,11 +786,16 @@ pub async fn all_runs(layout: &Layout) -> Result<Vec<RunRecord>> {
 
 /// The current run of every date (its highest `publish_seq`), by date.
 pub async fn current_runs(layout: &Layout) -> Result<Vec<RunRecord>> {
-    let mut by_date: BTreeMap<String, RunRecord> = BTreeMap::new();
-    for r in all_runs(layout).await? {
-        by_date.insert(r.run_date.clone(), r);
+    Ok(current_of(&all_runs(layout).await?))
+}
+
+/// The current rows of `rows` ([`all_runs`]' order): the last of each date.
+pub fn current_of(rows: &[RunRecord]) -> Vec<RunRecord> {
+    let mut by_date: BTreeMap<&str, &RunRecord> = BTreeMap::new();
+    for r in rows {
+        by_date.insert(r.run_date.as_str(), r);
     }
-    Ok(by_date.into_values().collect())
+    by_date.into_values().cloned().collect()
 }
 
 /// The current run of one date.
@@ -804,12 +871,7 @@ mod tests {
         t.load_version(u64::try_from(version).expect("version"))
             .await
             .expect("load");
-        date_files(&t, date)
-            .await
-            .expect("files")
-            .iter()
-            .map(|f| f.path().into_owned())
-            .collect()
+        date_paths(&t, date).await.expect("files")
     }
 
     /// A rerun of a date replaces its files (a new version, the date's
@@ -907,5 +969,168 @@ mod tests {
         );
         let current = current_run(&layout, d("2026-11-21")).await.expect("runs");
         assert_eq!(current.map(|r| r.publish_id), Some(first.publish_id));
+    }
+
+    /// The files of a table's date at the latest version, as paths.
+    async fn latest_paths(layout: &Layout, table: &str, date: &str) -> BTreeSet<String> {
+        let t = open_table(&layout.table(table))
+            .await
+            .expect("open")
+            .expect("a table");
+        date_paths(&t, date).await.expect("files")
+    }
+
+    /// Commit a staged attempt's scores of its date without a runs row,
+    /// as a publish killed between its table commits leaves it.
+    async fn commit_without_row(layout: &Layout, r: &RunLayout) {
+        let spec = crate::layout::table_spec("scores").expect("scores");
+        let commit = DateCommit {
+            spec,
+            run_date: r.run_date().to_string(),
+            adds: staged_adds(&r.staged_adds("scores")).await.expect("adds"),
+            metadata: HashMap::new(),
+            pause: &|_| {},
+        };
+        commit_date(layout, commit, 7).await.expect("commit");
+    }
+
+    /// The vacuum past retention (keep_days = 0): a replaced run's files
+    /// go; the version a current run is read at stays readable while a
+    /// killed publish's commit hides its files from the latest version
+    /// (their files and the log up to it are kept); once the date is
+    /// published again, the killed publish's files go, and so does the log
+    /// before the newest checkpoint. A dry run removes nothing.
+    #[tokio::test]
+    async fn the_vacuum_keeps_what_current_runs_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = layout_in(dir.path());
+        let quiet = |_: &str| {};
+        let day = "2026-11-21";
+        let a = stage_scores(&layout, day, "A", &[1.0, 2.0]).await;
+        let replaced = publish(&a, info(), 7, &[], &quiet).await.expect("publish");
+        let c = stage_scores(&layout, day, "C", &[3.0]).await;
+        let current = publish(&c, info(), 7, &[], &quiet).await.expect("publish");
+        let k = stage_scores(&layout, day, "K", &[4.0, 5.0, 6.0]).await;
+        commit_without_row(&layout, &k).await;
+        // Ten more commits of another date: a checkpoint at version 10.
+        for i in 0..10 {
+            let other =
+                stage_scores(&layout, "2026-11-22", &format!("O{i}"), &[f64::from(i)]).await;
+            publish(&other, info(), 7, &[], &quiet)
+                .await
+                .expect("publish");
+        }
+        let file = |r: &RunRecord| {
+            dir.path()
+                .join("scores")
+                .join(&r.tables["scores"].files[0].path)
+        };
+        let killed = latest_paths(&layout, "scores", day).await;
+        assert!(file(&replaced).exists() && file(&current).exists());
+
+        let dry = crate::vacuum::vacuum(&layout, 0, true, true, chrono::Utc::now())
+            .await
+            .expect("dry run");
+        assert!(dry.tables["scores"].data_files >= 1, "{dry:?}");
+        assert!(file(&replaced).exists(), "a dry run removed a file");
+
+        let v = crate::vacuum::vacuum(&layout, 0, true, false, chrono::Utc::now())
+            .await
+            .expect("vacuum");
+        assert_eq!(
+            v.tables["scores"].kept_versions,
+            vec![current.tables["scores"].version]
+        );
+        assert!(!file(&replaced).exists(), "the replaced run's file is left");
+        assert!(file(&current).exists(), "the current run's file is gone");
+        assert_eq!(
+            files_at(&layout, "scores", current.tables["scores"].version, day).await,
+            [current.tables["scores"].files[0].path.clone()]
+                .into_iter()
+                .collect()
+        );
+        for p in &killed {
+            assert!(
+                dir.path().join("scores").join(p).exists(),
+                "{p}: an active file is gone"
+            );
+        }
+
+        // Published again: the killed publish's files are replaced, the
+        // old version is no longer needed.
+        let again = publish(&c, info(), 7, &[], &quiet).await.expect("publish");
+        assert!(again.tables["scores"].version > current.tables["scores"].version);
+        let v = crate::vacuum::vacuum(&layout, 0, false, false, chrono::Utc::now())
+            .await
+            .expect("vacuum");
+        assert!(v.tables["scores"].kept_versions.is_empty(), "{v:?}");
+        assert!(v.tables["scores"].log_entries > 0, "{v:?}");
+        // Without keep_staging, the staging of every run goes.
+        assert!(v.staging > 0, "{v:?}");
+        let staged = layout
+            .root()
+            .child("_staging")
+            .list_all()
+            .await
+            .expect("list");
+        assert!(
+            staged
+                .iter()
+                .all(|m| !m.location.as_ref().contains("/run_id=")),
+            "{staged:?}"
+        );
+        for p in &killed {
+            assert!(
+                !dir.path().join("scores").join(p).exists(),
+                "{p}: the killed publish's file is left"
+            );
+        }
+        assert!(file(&current).exists());
+        let runs = current_runs(&layout).await.expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].publish_id, again.publish_id);
+    }
+
+    fn row(date: &str, seq: i64, at: &str) -> RunRecord {
+        RunRecord {
+            record_version: RECORD_VERSION,
+            run_date: date.into(),
+            publish_id: format!("{date}-{seq}"),
+            staged: Lineage {
+                run_id: "R".into(),
+                attempts: BTreeMap::new(),
+            },
+            publish_seq: seq,
+            code_version: String::new(),
+            config_hash: String::new(),
+            published_at: at.into(),
+            inputs: serde_json::Value::Null,
+            models: serde_json::Value::Null,
+            exports: serde_json::Value::Null,
+            durations: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// A run is retained while it is current, or until its successor is
+    /// older than the cutoff.
+    #[test]
+    fn retained_runs_are_current_or_recently_replaced() {
+        let rows = vec![
+            row("2026-11-01", 0, "2026-11-02T01:00:00Z"),
+            row("2026-11-01", 1, "2026-11-03T01:00:00Z"),
+            row("2026-11-01", 2, "2026-11-20T01:00:00Z"),
+            row("2026-11-10", 0, "2026-11-11T01:00:00Z"),
+        ];
+        let cutoff = chrono::DateTime::parse_from_rfc3339("2026-11-15T00:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let kept: Vec<&str> = crate::vacuum::retained_runs(&rows, cutoff)
+            .iter()
+            .map(|r| r.publish_id.as_str())
+            .collect();
+        // seq 0 was replaced on the 3rd (gone); seq 1 on the 20th (kept).
+        assert_eq!(kept, vec!["2026-11-01-1", "2026-11-01-2", "2026-11-10-0"]);
     }
 }

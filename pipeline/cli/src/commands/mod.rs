@@ -16,6 +16,7 @@ mod score;
 mod settings;
 mod sql;
 mod train;
+mod vacuum;
 mod validate;
 
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Publish(a) => publish::command(a).await,
         Command::Run(a) => run::command(a).await,
         Command::Sql(a) => sql::command(a).await,
+        Command::Vacuum(a) => vacuum::command(a).await,
         Command::Settings(a) => settings::command(a),
     }
 }

@@ -11,7 +11,8 @@ use crate::args::{SqlArgs, SqlFormat};
 pub async fn command(a: SqlArgs) -> anyhow::Result<()> {
     let settings = super::load_settings(&a.config.config)?;
     let layout = Layout::from_settings(&settings)?;
-    let (ctx, runs) = fidelis_engine::catalog::sql_session(&settings, &layout).await?;
+    let (ctx, runs) =
+        fidelis_engine::catalog::sql_session(&settings, &layout, a.run_id.as_deref()).await?;
     if runs.is_empty() {
         tracing::warn!(output = %settings.output_url, "no published run yet: only the empty runs and run_files tables exist");
     }
