@@ -29,27 +29,9 @@ mkdir -p "$ARTIFACTS"
 W=$(mktemp -d -t fidelis-integration.XXXXXX)
 echo "work dir: $W" >&2
 
-# --- installs ------------------------------------------------------------------
-venv() { # venv DIR PIP-ARGS...: create once, install quietly (again when a requirements file changed)
-  local dir=$1; shift
-  local want
-  want=$(for a in "$@"; do [ -f "$a" ] && cat "$a"; done | sha256sum | cut -c1-64)
-  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$dir/.fidelis-ok" 2>/dev/null)" != "$want" ]; then
-    python3 -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@"
-    echo "$want" >"$dir/.fidelis-ok"
-  fi
-}
-log "Airflow (pinned) into .venv/airflow"
-venv .venv/airflow -c jobs/airflow/constraints.txt -r jobs/airflow/requirements.txt
-log "notebook runtime into .venv/notebooks"
-venv .venv/notebooks -r notebooks/requirements.txt
-if ! command -v chromium >/dev/null; then
-  log "installing chromium (apt)"
-  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-fi
-log "playwright-core (npm ci)"
-(cd tests/report && npm ci --no-audit --no-fund --silent)
+# --- installs (tests/run.sh started them while cargo built) -------------------
+log "Airflow, the notebook runtime, Chromium, playwright-core (tests/install.sh)"
+bash tests/install.sh
 
 # --- the job config: the committed sample, outputs in the work dir ---------------
 sed -e "s#\.\./sample-data#$ROOT/sample-data#g" \

@@ -26,7 +26,12 @@ S3LOG=$(mktemp -t moto.XXXXXX.log)
 log "starting the S3 server on 127.0.0.1:$PORT (log: $S3LOG)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$S3LOG" 2>&1 &
 S3_PID=$!
-trap 'kill $S3_PID 2>/dev/null || true' EXIT
+# The installs of the integration checks (Airflow, Jupyter, Chromium, the
+# peer's Python) download while cargo builds and tests.
+INSTALL_LOG=$(mktemp -t fidelis-install.XXXXXX.log)
+bash tests/install.sh >"$INSTALL_LOG" 2>&1 &
+INSTALL_PID=$!
+trap 'kill $S3_PID $INSTALL_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/" && break
   sleep 0.1
@@ -40,8 +45,14 @@ export FIDELIS_TEST_MOTO="$VENV/bin/moto_server"
 # --- static checks -------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
-log "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# shellcheck source=tests/clippy-env.sh
+. tests/clippy-env.sh
+if [[ "${RUSTC_WORKSPACE_WRAPPER:-}" == *clippy-driver ]]; then
+  log "clippy -D warnings: in the test build below (tests/clippy-env.sh)"
+else
+  log "cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
 
 # --- tests -----------------------------------------------------------------------
 log "tests (unit + end to end)"
@@ -57,6 +68,7 @@ fi
 # Airflow runs the DAG on the sample, the reports open in headless Chromium,
 # the notebooks execute (tests/integration.sh says what each checks).
 log "integration: Airflow, the report in Chromium, the notebooks"
+wait "$INSTALL_PID" || { cat "$INSTALL_LOG" >&2; echo "tests/install.sh failed" >&2; exit 1; }
 cargo build --locked
 bash tests/integration.sh
 

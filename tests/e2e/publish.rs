@@ -235,6 +235,76 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         assert_eq!(a["send"].as_u64(), Some(send));
         assert_eq!(a["control"].as_u64(), Some(control));
     }
+    sql_is_read_only(&cfg, &out);
+}
+
+/// `fidelis sql` runs queries only: COPY, INSERT, CREATE, DROP and SET are
+/// exit 2 and write nothing anywhere; a query that does not plan or fails
+/// is exit 2, not an internal error; the raw file listings are no tables;
+/// list columns go to CSV as JSON arrays.
+fn sql_is_read_only(cfg: &Path, out: &Path) {
+    let cwd = tempfile::tempdir().expect("tmp");
+    let before = walk(out);
+    let sql = |q: &str, format: &str| {
+        fidelis()
+            .current_dir(cwd.path())
+            .args([
+                "sql",
+                "--config",
+                cfg.to_str().expect("utf8"),
+                "--format",
+                format,
+                q,
+            ])
+            .output()
+            .expect("runs")
+    };
+    let target = cwd.path().join("x.parquet");
+    let copy_into = out.join(format!("scores/run_date={RUN_DATE}/copied.parquet"));
+    for q in [
+        "COPY (SELECT 1 AS x) TO 'x.parquet' STORED AS PARQUET".to_string(),
+        format!(
+            "COPY (SELECT * FROM scores) TO '{}' STORED AS PARQUET",
+            copy_into.display()
+        ),
+        "INSERT INTO runs SELECT * FROM runs".to_string(),
+        "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 'x.parquet'".to_string(),
+        "DROP TABLE scores".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+        "SELECT * FROM scores__all_files".to_string(),
+        "SELECT no_such_column FROM scores".to_string(),
+        "SELECT CAST('x' AS INT)".to_string(),
+    ] {
+        let o = sql(&q, "table");
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("query"), "{q}: {}", stderr(&o));
+    }
+    assert!(
+        !target.exists() && !copy_into.exists(),
+        "a query wrote a file"
+    );
+    assert_eq!(walk(cwd.path()), Vec::<PathBuf>::new());
+    assert_eq!(walk(out), before, "the output root changed");
+
+    let o = sql(
+        "SELECT customer_id, top_reasons FROM scores WHERE cardinality(top_reasons) > 0",
+        "csv",
+    );
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("customer_id,top_reasons"));
+    let mut n = 0;
+    for line in lines {
+        let (_, list) = line.split_once(',').expect("two columns");
+        let unquoted = list.trim_matches('"').replace("\"\"", "\"");
+        let v: serde_json::Value =
+            serde_json::from_str(&unquoted).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{line}");
+        n += 1;
+    }
+    assert!(n > 100, "{n} customers with reasons");
 }
 
 /// (path, sha256) of every published file of a runs record that is not a

@@ -564,17 +564,19 @@ impl Drop for OwnServer {
     }
 }
 
-/// The S3 server paused (SIGSTOP) while one stage runs: that stage exits 4
-/// after the configured retries, with one short message; nothing is
-/// published and the earlier run stays intact; resumed, the rest of the run
-/// publishes.
-fn outage_during(stage: &str) {
+/// The S3 server paused (SIGSTOP) while a stage runs, for each of
+/// `outages` in turn within one run of the date: that stage exits 4 after
+/// the configured retries, with one short message; nothing is published
+/// and the earlier run stays intact; resumed, the stage and the rest of the
+/// run go through and publish. One server and one earlier run for all of
+/// them (each outage is its own stage's attempt).
+fn outages_during(outages: &[&str]) {
     const STAGES: [&str; 7] = [
         "validate", "features", "train", "score", "export", "report", "publish",
     ];
     let server = OwnServer::start();
     let bucket = Bucket::new(&server.endpoint);
-    let prefix = unique_prefix(&format!("outage-{stage}"));
+    let prefix = unique_prefix("outage");
     bucket.upload_sample(&format!("{prefix}/landing"));
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = s3_job(
@@ -600,61 +602,61 @@ fn outage_during(stage: &str) {
     assert_exit(&run_stage("run", "2026-11-22"), 0);
     let env = |c: &mut Command| with_s3_env(c, &server.endpoint);
     let before = current_record(&cfg, &env, "2026-11-22").expect("published");
-    let at = STAGES.iter().position(|s| *s == stage).expect("a stage");
-    for s in &STAGES[..at] {
-        assert_exit(&run_stage(s, "2026-11-22"), 0);
-    }
-    server.signal("-STOP");
-    let started = std::time::Instant::now();
-    let o = run_stage(stage, "2026-11-22");
-    let took = started.elapsed();
-    server.signal("-CONT");
-    assert_exit(&o, 4);
-    let err = stderr(&o);
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("storage failure"), "{err}");
-    assert!(
-        lines[0].contains(&server.endpoint) || lines[0].contains("s3://"),
-        "{err}"
-    );
-    assert!(lines[0].len() < 1_000, "a short message: {}", lines[0]);
-    assert!(took.as_secs() < 120, "{stage} took {took:?} to give up");
-    // Nothing published: the earlier run is the current one, with every
-    // file it names.
-    assert_eq!(
-        current_record(&cfg, &env, "2026-11-22").as_ref(),
-        Some(&before),
-        "the current run changed"
-    );
-    for f in before["files"].as_array().expect("files") {
-        let bytes = bucket.get(&format!(
-            "{prefix}/out/{}",
-            f["path"].as_str().expect("path")
-        ));
-        assert_eq!(
-            hex::encode(sha2::Sha256::digest(&bytes)),
-            f["sha256"].as_str().expect("sha"),
-            "{}",
-            f["path"]
+    for stage in STAGES {
+        if !outages.contains(&stage) {
+            assert_exit(&run_stage(stage, "2026-11-22"), 0);
+            continue;
+        }
+        server.signal("-STOP");
+        let started = std::time::Instant::now();
+        let o = run_stage(stage, "2026-11-22");
+        let took = started.elapsed();
+        server.signal("-CONT");
+        assert_exit(&o, 4);
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{stage}: {err}");
+        assert!(lines[0].contains("storage failure"), "{stage}: {err}");
+        assert!(
+            lines[0].contains(&server.endpoint) || lines[0].contains("s3://"),
+            "{stage}: {err}"
         );
-    }
-    for (table, t) in before["tables"].as_object().expect("tables") {
-        for f in t["files"].as_array().expect("files") {
+        assert!(lines[0].len() < 1_000, "a short message: {}", lines[0]);
+        assert!(took.as_secs() < 120, "{stage} took {took:?} to give up");
+        // Nothing published: the earlier run is the current one, with
+        // every file it names.
+        assert_eq!(
+            current_record(&cfg, &env, "2026-11-22").as_ref(),
+            Some(&before),
+            "{stage}: the current run changed"
+        );
+        for f in before["files"].as_array().expect("files") {
             let bytes = bucket.get(&format!(
-                "{prefix}/out/{table}/{}",
+                "{prefix}/out/{}",
                 f["path"].as_str().expect("path")
             ));
             assert_eq!(
-                Some(bytes.len() as u64),
-                f["bytes"].as_u64(),
-                "{table}: {f}"
+                hex::encode(sha2::Sha256::digest(&bytes)),
+                f["sha256"].as_str().expect("sha"),
+                "{}",
+                f["path"]
             );
         }
-    }
-    // Resumed: the stage and the rest of the run go through and publish.
-    for s in &STAGES[at..] {
-        assert_exit(&run_stage(s, "2026-11-22"), 0);
+        for (table, t) in before["tables"].as_object().expect("tables") {
+            for f in t["files"].as_array().expect("files") {
+                let bytes = bucket.get(&format!(
+                    "{prefix}/out/{table}/{}",
+                    f["path"].as_str().expect("path")
+                ));
+                assert_eq!(
+                    Some(bytes.len() as u64),
+                    f["bytes"].as_u64(),
+                    "{table}: {f}"
+                );
+            }
+        }
+        // Resumed: the stage goes through.
+        assert_exit(&run_stage(stage, "2026-11-22"), 0);
     }
     assert_ne!(
         current_record(&cfg, &env, "2026-11-22").as_ref(),
@@ -664,18 +666,8 @@ fn outage_during(stage: &str) {
 }
 
 #[test]
-fn s3_paused_during_features_exits_4_and_the_rerun_publishes() {
-    outage_during("features");
-}
-
-#[test]
-fn s3_paused_during_score_exits_4_and_the_rerun_publishes() {
-    outage_during("score");
-}
-
-#[test]
-fn s3_paused_during_export_exits_4_and_the_rerun_publishes() {
-    outage_during("export");
+fn s3_paused_during_features_score_and_export_exits_4_and_the_rerun_publishes() {
+    outages_during(&["features", "score", "export"]);
 }
 
 /// The backfill test of tests/e2e/backfill.rs with the inputs and the

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake_core::DeltaTable;
@@ -76,6 +77,31 @@ pub async fn sql_session(
     ctx.register_batch("run_history", runs_batch(&history)?)
         .map_err(|e| Error::internal_with("registering run_history", e))?;
     Ok((ctx, runs))
+}
+
+/// Run one query, read-only: no DDL (`CREATE`, `DROP`), no DML (`COPY`,
+/// `INSERT`), no statements (`SET`). Anything else, and a query that does
+/// not plan or fails, is a usage error (exit 2) with DataFusion's message;
+/// a storage failure is exit 4.
+pub async fn read_only_query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
+        Error::config(format!(
+            "the query does not plan (fidelis sql runs read-only queries): {e}"
+        ))
+    })?;
+    // A storage failure is not the query's fault: kept as the source, it
+    // is exit 4 (fidelis_storage::storage_root).
+    df.collect().await.map_err(|e| {
+        if fidelis_storage::storage_root(&e).is_some() {
+            Error::internal_with("reading the published tables", e)
+        } else {
+            Error::config(format!("the query failed: {e}"))
+        }
+    })
 }
 
 /// Table `name` as `runs` see it (the reader rule), or `None` when none of

@@ -345,3 +345,33 @@ pub(crate) fn code_version() -> String {
         env!("FIDELIS_GIT_COMMIT")
     )
 }
+
+/// Vacuum the output root of `settings` now.
+pub(crate) async fn vacuum_now(
+    settings: &Settings,
+    dry_run: bool,
+) -> anyhow::Result<fidelis_storage::vacuum::VacuumReport> {
+    let layout = Layout::from_settings(settings)?;
+    Ok(fidelis_storage::vacuum::vacuum(
+        &layout,
+        settings.keep_days,
+        settings.keep_staging,
+        dry_run,
+        chrono::Utc::now(),
+    )
+    .await?)
+}
+
+/// One line on what a vacuum removed.
+pub(crate) fn vacuum_summary(r: &fidelis_storage::vacuum::VacuumReport) -> String {
+    let data: usize = r.tables.values().map(|t| t.data_files).sum();
+    let logs: usize = r.tables.values().map(|t| t.log_entries).sum();
+    format!(
+        "vacuum ({} days kept){}: {data} table data files, {logs} log entries, {} published files, {} staged objects {}",
+        r.keep_days,
+        if r.dry_run { ", dry run" } else { "" },
+        r.files,
+        r.staging,
+        if r.dry_run { "would go" } else { "removed" },
+    )
+}

@@ -75,10 +75,10 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     // Retention after the commit point: the run is published whatever
     // the vacuum meets (the next publish, or `fidelis vacuum`, tries again).
     if ctx.settings.vacuum {
-        match super::vacuum::run(&ctx.settings, false).await {
+        match super::vacuum_now(&ctx.settings, false).await {
             Ok(v) => {
                 tracing::info!(stage = "publish", removed = v.removed(), "vacuumed");
-                println!("{}", super::vacuum::summary(&v));
+                println!("{}", super::vacuum_summary(&v));
             }
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "the vacuum after publishing failed; the run is published (fidelis vacuum retries)");
