@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use sha2::{Digest, Sha256};
@@ -57,8 +58,10 @@ struct Customer {
     consent: HashMap<&'static str, Option<bool>>,
 }
 
-fn sample_customers() -> HashMap<String, Customer> {
-    let batches = read_parquet_dir(&repo().join("sample-data/retail/customers"));
+/// The customers of the input `dir`, a customer's consent on a channel
+/// `Some(true)` only when every row of the customer grants it.
+fn input_customers(dir: &Path) -> HashMap<String, Customer> {
+    let batches = read_parquet_dir(dir);
     let ids = strings(&batches, "customer_id");
     let emails = strings(&batches, "email");
     let mut consents: HashMap<&'static str, Vec<Option<bool>>> = HashMap::new();
@@ -75,26 +78,99 @@ fn sample_customers() -> HashMap<String, Customer> {
         }
         consents.insert(ch, v);
     }
-    ids.into_iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let consent = consents.iter().map(|(k, v)| (*k, v[i])).collect();
-            (
-                id.expect("id"),
-                Customer {
-                    email: emails[i].clone(),
-                    consent,
-                },
-            )
+    let mut customers: HashMap<String, Customer> = HashMap::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let c = customers
+            .entry(id.expect("id"))
+            .or_insert_with(|| Customer {
+                email: emails[i].clone(),
+                consent: consents.keys().map(|k| (*k, Some(true))).collect(),
+            });
+        for (k, v) in &consents {
+            if v[i] != Some(true) {
+                c.consent.insert(k, v[i].or(Some(false)));
+            }
+        }
+    }
+    customers
+}
+
+/// The committed sample's customers, with 15 of those who granted email
+/// consent given a second row each: their own row now withdraws it, the
+/// other (older: no signup date) still grants it. Returns the folder and
+/// the 15 ids.
+fn customers_with_consent_conflicts(dir: &Path) -> (PathBuf, Vec<String>) {
+    use arrow::array::{BooleanArray, RecordBatch};
+    let batches = read_parquet_dir(&repo().join("sample-data/retail/customers"));
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+    let ids = strings(std::slice::from_ref(&all), "customer_id");
+    let emails = strings(std::slice::from_ref(&all), "email");
+    let consent = all
+        .column_by_name("consent_email")
+        .expect("consent_email")
+        .as_boolean()
+        .clone();
+    let mut chosen: Vec<usize> = (0..all.num_rows())
+        .filter(|&i| consent.is_valid(i) && consent.value(i) && emails[i].is_some())
+        .collect();
+    chosen.sort_by_key(|&i| ids[i].clone());
+    chosen.truncate(15);
+    // The customers' own rows withdraw email consent.
+    let withdrawn: BooleanArray = (0..all.num_rows())
+        .map(|i| {
+            if chosen.contains(&i) {
+                Some(false)
+            } else {
+                consent.is_valid(i).then(|| consent.value(i))
+            }
         })
-        .collect()
+        .collect();
+    let schema = all.schema();
+    let at = schema.index_of("consent_email").expect("column");
+    let mut columns = all.columns().to_vec();
+    columns[at] = Arc::new(withdrawn);
+    let own = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    // The second rows: the same customers, no signup date, consent given.
+    let picks =
+        arrow::array::UInt32Array::from(chosen.iter().map(|&i| i as u32).collect::<Vec<_>>());
+    let mut columns: Vec<Arc<dyn Array>> = all
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c, &picks, None).expect("take"))
+        .collect();
+    let ts = schema.index_of("signup_ts").expect("column");
+    columns[ts] = arrow::array::new_null_array(schema.field(ts).data_type(), chosen.len());
+    columns[at] = Arc::new(BooleanArray::from(vec![Some(true); chosen.len()]));
+    let second = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    let folder = dir.join("customers");
+    write_parquet(&folder.join("part-00000.parquet"), &own);
+    write_parquet(&folder.join("part-00001.parquet"), &second);
+    let chosen = chosen
+        .iter()
+        .map(|&i| ids[i].clone().expect("id"))
+        .collect();
+    (folder, chosen)
 }
 
 #[test]
 fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
-    let cfg = sample_job(dir.path(), &out.to_string_lossy());
+    // Consent is conservative: 15 customers with two rows that disagree on
+    // email consent are exported on no email audience.
+    let (customers_dir, conflicted) = customers_with_consent_conflicts(dir.path());
+    let s = repo().join("sample-data/retail");
+    let p = |t: &str| s.join(t).to_string_lossy().into_owned();
+    let cfg = write_config(
+        dir.path(),
+        &[
+            ("purchases", &p("purchases")),
+            ("interactions", &p("interactions")),
+            ("customers", &customers_dir.to_string_lossy()),
+        ],
+        &out.to_string_lossy(),
+        &exports_section(),
+    );
     // The default: the staging of a published run goes.
     let text = std::fs::read_to_string(&cfg).expect("config");
     std::fs::write(
@@ -121,7 +197,10 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         walk(&staging)
     );
 
-    let customers = sample_customers();
+    let customers = input_customers(&customers_dir);
+    for id in &conflicted {
+        assert_eq!(customers[id].consent["email"], Some(false), "{id}");
+    }
     let unsub: HashMap<String, serde_json::Value> = sql_rows(
         &cfg,
         &|_| {},
@@ -202,6 +281,10 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         );
         assert_eq!(read, ok + bad, "{t}");
         let name = t["table"].as_str().expect("table");
+        if name == "customers" {
+            assert_eq!(t["consent_conflicts"].as_u64(), Some(15), "{t}");
+            assert_eq!(t["rejected_by_reason"]["duplicate_customer"], 15, "{t}");
+        }
         let in_files: u64 = record["tables"][format!("rejects_{name}")]["files"]
             .as_array()
             .expect("rejects")

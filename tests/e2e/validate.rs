@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, Field, TimeUnit};
@@ -421,6 +421,25 @@ fn every_rule_quarantines_its_rows_with_a_reason() {
         .collect();
     ids.sort();
     assert_eq!(ids, ["1", "2"]);
+    // Of customer 1's two rows the one with the latest signup is kept
+    // (acquisition cost 3.0), and it grants email consent only if both
+    // rows do: one does not. The report counts the disagreement.
+    let all = arrow::compute::concat_batches(&customers[0].schema(), &customers).expect("concat");
+    let i = strings(std::slice::from_ref(&all), "customer_id")
+        .iter()
+        .position(|id| id.as_deref() == Some("1"))
+        .expect("customer 1");
+    let cost = all
+        .column_by_name("acquisition_cost")
+        .expect("cost")
+        .as_primitive::<arrow::datatypes::Float64Type>();
+    assert_eq!(cost.value(i), 3.0);
+    let consent = all
+        .column_by_name("consent_email")
+        .expect("consent")
+        .as_boolean();
+    assert!(consent.is_valid(i) && !consent.value(i));
+    assert_eq!(table(&report, "customers")["consent_conflicts"], 1);
 }
 
 #[test]

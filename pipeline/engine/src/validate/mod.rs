@@ -109,7 +109,15 @@ pub struct TableReport {
     pub reject_share: f64,
     /// Optional contract columns the files do not have (filled with nulls).
     pub missing_optional_columns: Vec<String>,
+    /// Customers with several rows that disagree on a channel's consent
+    /// (the kept row grants it only if all do: docs/contract.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consent_conflicts: u64,
     pub seconds: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What validation found for the run.
@@ -408,6 +416,11 @@ async fn validate_table(
             ),
         ));
     }
+    let consent_conflicts = if by_reason.contains_key("duplicate_customer") {
+        count_consent_conflicts(&ctx, run_date).await?
+    } else {
+        0
+    };
     let in_scope = rows_read - after_run_date;
     let reject_share = if in_scope == 0 {
         0.0
@@ -425,8 +438,47 @@ async fn validate_table(
         rejected_by_reason: by_reason,
         reject_share,
         missing_optional_columns: missing_optional,
+        consent_conflicts,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The customers in scope with several rows that disagree on a consent.
+async fn count_consent_conflicts(ctx: &SessionContext, run_date: RunDate) -> Result<u64> {
+    let end = run_date.end_exclusive_micros();
+    let disagree = Table::Customers
+        .columns()
+        .iter()
+        .filter(|c| c.name.starts_with("consent_"))
+        .map(|c| {
+            format!(
+                "bool_or(coalesce({0}, false)) <> bool_and(coalesce({0}, false))",
+                c.name
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT count(*) AS n FROM (SELECT customer_id FROM src \
+         WHERE NOT coalesce(signup_ts >= arrow_cast({end}, 'Timestamp(Microsecond, Some(\"UTC\"))'), false) \
+         AND customer_id IS NOT NULL AND trim(customer_id) <> '' \
+         GROUP BY customer_id HAVING count(*) > 1 AND ({disagree}))"
+    );
+    let err = |e| Error::internal_with("counting the customers whose consents disagree", e);
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(err)?
+        .collect()
+        .await
+        .map_err(err)?;
+    Ok(batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<arrow::datatypes::Int64Type>()
+        })
+        .map_or(0, |a| u64::try_from(a.value(0)).unwrap_or(0)))
 }
 
 /// Quote an identifier for DataFusion (column names are case sensitive).
@@ -522,9 +574,42 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
         .iter()
         .map(|(cond, reason)| format!("      WHEN {cond} THEN '{reason}'\n"))
         .collect();
-    let order: Vec<String> = std::iter::once("(base_reason IS NOT NULL)".to_string())
-        .chain(cols.iter().map(|c| format!("{c} NULLS FIRST")))
+    // The row a duplicate group keeps: a valid one; of customers, one with
+    // an email and the latest signup; then by every column, so the choice
+    // is the same on every rerun.
+    let mut order = vec!["(base_reason IS NOT NULL)".to_string()];
+    if table == Table::Customers {
+        order.push("(email IS NULL)".into());
+        order.push("signup_ts DESC NULLS LAST".into());
+    }
+    order.extend(cols.iter().map(|c| format!("{c} NULLS FIRST")));
+    // Consent is conservative: the kept customers row grants a channel
+    // only when every row of the customer does (null = no).
+    let consents: Vec<&str> = cols
+        .iter()
+        .copied()
+        .filter(|c| table == Table::Customers && c.starts_with("consent_"))
         .collect();
+    let all_consent: String = consents
+        .iter()
+        .map(|c| {
+            format!(
+                ", bool_and(coalesce({c}, false)) OVER (PARTITION BY {k}) AS all_{c}",
+                k = dup_key.join(", ")
+            )
+        })
+        .collect();
+    let kept_cols = cols
+        .iter()
+        .map(|c| {
+            if consents.contains(c) {
+                format!("CASE WHEN dup_rank = 1 THEN all_{c} ELSE {c} END AS {c}")
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     // Only the rows whose key hash repeats (crate::dedup) go through the
     // window; the others cannot be duplicates.
     format!(
@@ -532,9 +617,9 @@ fn rules_sql(table: Table, run_date: RunDate, has_line_id: bool) -> String {
          WITH checked AS (\n  SELECT {all},\n    CASE\n{cases}    END AS base_reason,\n    \
          {out_of_scope} AS out_of_scope,\n    \
          fidelis_dup_candidate({key}) AS dup_candidate\n  FROM src\n),\n\
-         ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank\n  \
+         ranked AS (\n  SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS dup_rank{all_consent}\n  \
          FROM checked WHERE dup_candidate AND NOT out_of_scope\n)\n\
-         SELECT {all},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked\n\
+         SELECT {kept_cols},\n  coalesce(base_reason, CASE WHEN dup_rank > 1 THEN '{dup_reason}' END) AS reject_reason\nFROM ranked\n\
          UNION ALL\n\
          SELECT {all}, base_reason AS reject_reason\nFROM checked WHERE NOT dup_candidate AND NOT out_of_scope\n\
          UNION ALL\n\
