@@ -10,7 +10,9 @@
 #      and the first one open in headless Chromium with no console error,
 #      no request and every documented chart drawn; screenshots go to
 #      ci-artifacts/;
-#   3. the analyst notebooks run top to bottom against those outputs;
+#   3. a run killed (SIGKILL) after its table commits, before its runs row,
+#      is seen by neither `fidelis sql` nor the deltalake reader nor the
+#      analyst notebooks, which run top to bottom against those outputs;
 #   4. a DAG run on a corrupt input fails at validate without retrying and
 #      publishes nothing.
 #
@@ -99,6 +101,21 @@ log "the reports in headless Chromium"
 node tests/report/check_report.mjs "$(report 2026-11-22)" "$ARTIFACTS/report.png"
 node tests/report/check_report.mjs "$(report 2026-11-21)" "$ARTIFACTS/report-first-run.png" --no-drift
 cp "$(report 2026-11-22)" "$ARTIFACTS/report.html"
+
+log "a run of 2026-11-20 killed (SIGKILL) after its table commits, before its runs row"
+FIDELIS_FAULT_PAUSE=publish.before_runs "$BIN" run --config "$W/job.toml" --run-date 2026-11-20 \
+  >"$W/killed.log" 2>&1 &
+killed=$!
+for _ in $(seq 1 600); do
+  grep -q "paused at publish.before_runs" "$W/killed.log" && break
+  kill -0 "$killed" 2>/dev/null || { cat "$W/killed.log" >&2; fail "the run to kill ended by itself"; }
+  sleep 0.5
+done
+grep -q "paused at publish.before_runs" "$W/killed.log" || fail "the run never reached publish.before_runs"
+kill -9 "$killed"; wait "$killed" 2>/dev/null || true
+grep -q 'run_date=2026-11-20' "$W"/out/scores/_delta_log/*.json || fail "the killed run committed no scores files"
+n=$(sql "select count(*) from scores where run_date = '2026-11-20'")
+[ "$n" = 0 ] || fail "fidelis sql shows $n scores of the killed run"
 
 log "an independent reader (the deltalake package) reads every table as fidelis sql does"
 .venv/notebooks/bin/python tests/lake_reader.py "$BIN" "$W/job.toml" "$W/out"

@@ -6,9 +6,9 @@
 //! withholds (tests/e2e/publish.rs checks the exports themselves).
 //!
 //! The cases come from a seeded generator (splitmix64), 40 of them: the
-//! same cases on every run, a failing seed named in the message. (proptest
-//! as a dev-dependency changes the features of crates DataFusion shares, so
-//! `cargo build` and `cargo test` would each build DataFusion.)
+//! same cases on every run, a failing case named in the message (no
+//! property-testing crate: the dev-dependencies stay what the tree already
+//! builds).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
