@@ -80,12 +80,11 @@ fn input_customers(dir: &Path) -> HashMap<String, Customer> {
     }
     let mut customers: HashMap<String, Customer> = HashMap::new();
     for (i, id) in ids.into_iter().enumerate() {
-        let c = customers
-            .entry(id.expect("id"))
-            .or_insert_with(|| Customer {
-                email: emails[i].clone(),
-                consent: consents.keys().map(|k| (*k, Some(true))).collect(),
-            });
+        let Some(id) = id else { continue };
+        let c = customers.entry(id).or_insert_with(|| Customer {
+            email: emails[i].clone(),
+            consent: consents.keys().map(|k| (*k, Some(true))).collect(),
+        });
         for (k, v) in &consents {
             if v[i] != Some(true) {
                 c.consent.insert(k, v[i].or(Some(false)));
@@ -142,9 +141,34 @@ fn customers_with_consent_conflicts(dir: &Path) -> (PathBuf, Vec<String>) {
     columns[ts] = arrow::array::new_null_array(schema.field(ts).data_type(), chosen.len());
     columns[at] = Arc::new(BooleanArray::from(vec![Some(true); chosen.len()]));
     let second = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    // Dirty rows, rejected with their emails: two with no customer id, two
+    // with a negative acquisition cost.
+    let picks = arrow::array::UInt32Array::from(
+        chosen.iter().take(4).map(|&i| i as u32).collect::<Vec<_>>(),
+    );
+    let mut columns: Vec<Arc<dyn Array>> = all
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c, &picks, None).expect("take"))
+        .collect();
+    let id = schema.index_of("customer_id").expect("column");
+    columns[id] = Arc::new(arrow::array::StringArray::from(vec![
+        Some(""),
+        None,
+        Some("dirty-1"),
+        Some("dirty-2"),
+    ]));
+    let cost = schema.index_of("acquisition_cost").expect("column");
+    columns[cost] = arrow::compute::cast(
+        &arrow::array::Float64Array::from(vec![1.0, 1.0, -5.0, -0.5]),
+        schema.field(cost).data_type(),
+    )
+    .expect("cast");
+    let dirty = RecordBatch::try_new(schema.clone(), columns).expect("batch");
     let folder = dir.join("customers");
     write_parquet(&folder.join("part-00000.parquet"), &own);
     write_parquet(&folder.join("part-00001.parquet"), &second);
+    write_parquet(&folder.join("part-00002.parquet"), &dirty);
     let chosen = chosen
         .iter()
         .map(|&i| ids[i].clone().expect("id"))
@@ -184,8 +208,29 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         cfg.to_str().expect("utf8"),
         "--run-date",
         RUN_DATE,
+        "--log-level",
+        "debug",
     ]);
     assert_exit(&o, 0);
+    // No clear email at rest or in the logs: not in a value of any file
+    // under the output root (rejects, exports, report, logs of the tables),
+    // not on stdout or in a debug log line; the scan does find the
+    // inputs' addresses, duplicate and dirty rows included.
+    let in_inputs: HashSet<String> = emails_in_files(&customers_dir)
+        .into_iter()
+        .filter_map(|f| Some(f.split_once(": ")?.0.to_string()))
+        .collect();
+    assert_eq!(in_inputs.len(), 3, "{in_inputs:?}");
+    let at_rest = emails_in_files(&out);
+    assert!(
+        at_rest.is_empty(),
+        "{} clear emails, the first: {:?}",
+        at_rest.len(),
+        &at_rest[..at_rest.len().min(10)]
+    );
+    for line in stdout(&o).lines().chain(stderr(&o).lines()) {
+        assert_eq!(find_email(line), None, "{line}");
+    }
     let record = current_record(&cfg, &|_| {}, RUN_DATE).expect("a current run");
     let staging = out.join(format!(
         "_staging/run_date={RUN_DATE}/run_id={}",
@@ -284,6 +329,11 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         if name == "customers" {
             assert_eq!(t["consent_conflicts"].as_u64(), Some(15), "{t}");
             assert_eq!(t["rejected_by_reason"]["duplicate_customer"], 15, "{t}");
+            assert_eq!(t["rejected_by_reason"]["null_customer_id"], 2, "{t}");
+            assert_eq!(
+                t["rejected_by_reason"]["negative_acquisition_cost"], 2,
+                "{t}"
+            );
         }
         let in_files: u64 = record["tables"][format!("rejects_{name}")]["files"]
             .as_array()
@@ -443,6 +493,29 @@ pub fn record_of(outputs: &Outputs, what: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{what}: no published run of {RUN_DATE}"))
 }
 
+/// With `include_email` on the email audience, its rows carry the clear
+/// address, the one the hash is of; the other audiences carry none.
+fn clear_email_only_where_asked(outputs: &Outputs) {
+    let rows = sql_rows(
+        outputs.cfg,
+        outputs.env,
+        "select channel, email, email_sha256 from exports",
+    );
+    let mut clear = 0;
+    for r in &rows {
+        let hash = r["email_sha256"].as_str().expect("hash");
+        match (r["channel"].as_str(), r["email"].as_str()) {
+            (Some("email"), Some(email)) => {
+                clear += 1;
+                assert_eq!(hash, sha256_hex(email.trim().to_lowercase().as_bytes()));
+            }
+            (Some("email"), None) => panic!("no clear email on the email audience: {r}"),
+            (_, email) => assert_eq!(email, None, "{r}"),
+        }
+    }
+    assert!(clear > 10, "{clear} clear emails of {}", rows.len());
+}
+
 /// The published scores of the run date, read through `fidelis sql`.
 fn scores_of(outputs: &Outputs) -> HashMap<String, (Option<f64>, Option<f64>)> {
     sql_rows(
@@ -537,6 +610,14 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
         1,
     );
     assert!(text.contains("lease_minutes"), "{text}");
+    // The email audience carries the clear address (include_email): the
+    // only case that stages it.
+    let text = text.replacen(
+        "channel = \"email\"\n",
+        "channel = \"email\"\ninclude_email = true\n",
+        1,
+    );
+    assert!(text.contains("include_email = true"), "{text}");
     std::fs::write(cfg, text).expect("config");
     let cfg_s = cfg.to_str().expect("utf8");
     let job = |stage: &str| {
@@ -550,6 +631,7 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     let first = record_of(outputs, "the first run");
     assert_reader_matches(outputs, &first, "the first run");
     let first_scores = scores_of(outputs);
+    clear_email_only_where_asked(outputs);
     // A second run staged stage by stage (validate draws its id), to be
     // published below and killed on the way.
     for stage in ["validate", "features", "train", "score", "export", "report"] {

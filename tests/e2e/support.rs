@@ -276,3 +276,71 @@ pub fn current_record(
     rows.first()
         .map(|r| serde_json::from_str(r["record"].as_str().expect("record")).expect("record json"))
 }
+
+/// The first substring of `s` that looks like an email address
+/// (`local@domain.tld`: a local part of letters, digits and `._%+-`, a
+/// domain with a dot and a top-level name of two letters or more).
+pub fn find_email(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-';
+    for (at, _) in s.match_indices('@') {
+        let start = (0..at).rev().take_while(|&i| local(b[i])).last();
+        let end = (at + 1..b.len())
+            .take_while(|&i| domain(b[i]))
+            .last()
+            .map(|i| i + 1);
+        let (Some(start), Some(end)) = (start, end) else {
+            continue;
+        };
+        let host = s[at + 1..end].trim_end_matches(['.', '-']);
+        if let Some((name, tld)) = host.rsplit_once('.')
+            && !name.is_empty()
+            && tld.len() >= 2
+            && tld.bytes().all(|c| c.is_ascii_alphabetic())
+        {
+            return Some(&s[start..at + 1 + host.len()]);
+        }
+    }
+    None
+}
+
+/// Every value that looks like an email address in the files below `dir`,
+/// as `file: value`. Parquet files are decoded (a byte search cannot see
+/// inside compressed pages): every value of every column, nested ones
+/// included, in its display form, and the footer's key-value metadata;
+/// every other file is read as text.
+pub fn emails_in_files(dir: &Path) -> Vec<String> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut found = Vec::new();
+    for f in walk(dir) {
+        let mut hit = |v: &str| {
+            if let Some(e) = find_email(v) {
+                found.push(format!("{}: {e}", f.display()));
+            }
+        };
+        if f.extension().is_some_and(|e| e == "parquet") {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&f).expect("open"))
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            if let Some(kv) = builder.metadata().file_metadata().key_value_metadata() {
+                for k in kv {
+                    hit(&k.key);
+                    hit(k.value.as_deref().unwrap_or_default());
+                }
+            }
+            let options = FormatOptions::default();
+            for b in builder.build().expect("reader") {
+                let b = b.expect("batch");
+                for c in b.columns() {
+                    let fmt = ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter");
+                    for r in 0..b.num_rows() {
+                        hit(&fmt.value(r).to_string());
+                    }
+                }
+            }
+        } else {
+            hit(&String::from_utf8_lossy(&std::fs::read(&f).expect("read")));
+        }
+    }
+    found
+}

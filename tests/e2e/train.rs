@@ -2,13 +2,16 @@
 //! generator's ground truth (what each customer really did in the 90 and 365
 //! days after the run date), plus determinism and the quality floor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fidelis_models::metrics::roc_auc;
 use fidelis_train::ModelSet;
 use fidelis_train::table::FeatureTable;
 
-use crate::support::{self, assert_exit, read_parquet_dir, repo, run, strings, write_config};
+use crate::support::{
+    self, assert_exit, emails_in_files, read_parquet_dir, repo, rows, run, strings, walk,
+    write_config,
+};
 
 const RUN_DATE: &str = "2026-11-22";
 
@@ -223,6 +226,34 @@ fn backtest_sample_is_a_subset_with_identical_features_and_labels() {
         serde_json::from_slice(&std::fs::read(d.join("_stages/features.json")).expect("plan"))
             .expect("json")
     };
+    // The staged copies of the customers (validated, and the backtest
+    // sample) keep the email only as its hash: no config here exports it.
+    let customer_copies: Vec<PathBuf> = walk(&staged[1])
+        .into_iter()
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.ends_with(".parquet")
+                && p.contains("customers")
+                && (p.contains("validated") || p.contains("backtest"))
+        })
+        .collect();
+    assert!(customer_copies.len() >= 2, "{customer_copies:?}");
+    let clear = emails_in_files(&staged[1]);
+    assert!(clear.is_empty(), "{:?}", &clear[..clear.len().min(10)]);
+    for copy in &customer_copies {
+        let batches = read_parquet_dir(copy.parent().expect("folder"));
+        let hashes: Vec<String> = strings(&batches, "email_sha256")
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(hashes.len() * 10 > rows(&batches) * 9, "{copy:?}");
+        assert!(
+            hashes
+                .iter()
+                .all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{copy:?}"
+        );
+    }
     assert!(plan(&staged[0])["backtest_sample"].is_null());
     let sample = plan(&staged[1])["backtest_sample"].clone();
     let customers = sample["customers"].as_u64().expect("customers");

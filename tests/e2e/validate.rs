@@ -440,6 +440,20 @@ fn every_rule_quarantines_its_rows_with_a_reason() {
         .as_boolean();
     assert!(consent.is_valid(i) && !consent.value(i));
     assert_eq!(table(&report, "customers")["consent_conflicts"], 1);
+    // Neither the validated customers nor their rejects keep a clear email
+    // (no audience of this config exports one): its hash stands in.
+    let rejects = read_parquet_dir(&staged_table(
+        &root.join("out"),
+        RUN_DATE,
+        "validate",
+        "rejects_customers",
+    ));
+    assert!(rows(&rejects) > 0);
+    for batches in [&customers, &rejects] {
+        let schema = batches[0].schema();
+        assert!(schema.field_with_name("email").is_err(), "{schema:?}");
+        assert!(schema.field_with_name("email_sha256").is_ok(), "{schema:?}");
+    }
 }
 
 #[test]

@@ -35,6 +35,17 @@ const NOISY: &[&str] = &[
     "delta_kernel",
 ];
 
+/// Crates whose debug and trace logs print data: DataFusion logs the
+/// Parquet statistics of a scan, with the min and max value of every column
+/// (an email among them). Capped at info unless the filter names them.
+const SHOW_DATA: &[&str] = &[
+    "datafusion",
+    "parquet",
+    "arrow",
+    "object_store",
+    "sqlparser",
+];
+
 pub fn init(format: LogFormat, filter: &str) {
     let json = match format {
         LogFormat::Auto => !stderr_is_terminal(),
@@ -48,6 +59,13 @@ pub fn init(format: LogFormat, filter: &str) {
     for quiet in NOISY {
         if !filter.contains(quiet)
             && let Ok(d) = format!("{quiet}=warn").parse()
+        {
+            directives = directives.add_directive(d);
+        }
+    }
+    for data in SHOW_DATA {
+        if !filter.contains(data)
+            && let Ok(d) = format!("{data}=info").parse()
         {
             directives = directives.add_directive(d);
         }

@@ -337,6 +337,12 @@ impl Settings {
     pub fn input(&self, table: Table) -> Option<&TableInput> {
         self.inputs.iter().find(|i| i.table == table)
     }
+
+    /// Whether the clear email is staged at all: only when an audience
+    /// exports it (`include_email = true`); otherwise only its hash is.
+    pub fn keeps_clear_email(&self) -> bool {
+        self.exports.audiences.iter().any(|a| a.include_email)
+    }
 }
 
 /// True when `s` names a URL with a scheme (`s3://`, `file:///`, ...), false for

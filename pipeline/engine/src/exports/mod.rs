@@ -111,13 +111,21 @@ pub async fn export(settings: &Settings, run: &RunLayout) -> Result<ExportReport
         .await
         .map_err(|e| Error::internal_with("registering the features", e))?;
     let base = ctx
-        .sql(
-            "select s.*, c.email, c.consent_email, c.consent_sms, c.consent_push, c.consent_ads, \
-             f.unsubscribed_email, f.unsubscribed_sms, f.unsubscribed_push \
-             from scores s \
-             left join customers c on c.customer_id = s.customer_id \
-             left join features f on f.customer_id = s.customer_id",
-        )
+        .sql(&format!(
+            "select s.*, c.email_sha256, {email} as email, \
+                 c.consent_email, c.consent_sms, c.consent_push, c.consent_ads, \
+                 f.unsubscribed_email, f.unsubscribed_sms, f.unsubscribed_push \
+                 from scores s \
+                 left join customers c on c.customer_id = s.customer_id \
+                 left join features f on f.customer_id = s.customer_id",
+            // Validation stages the clear email only when an audience
+            // exports it (crate::validate::validated_schema).
+            email = if settings.keeps_clear_email() {
+                "c.email"
+            } else {
+                "cast(null as varchar)"
+            },
+        ))
         .await
         .map_err(|e| Error::internal_with("planning the audience base", e))?;
     ctx.register_table("audience_base", base.into_view())
@@ -177,7 +185,7 @@ async fn export_one(
         .clone()
         .unwrap_or_else(|| "clv_12m desc nulls last".to_string());
     let sql = format!(
-        "select customer_id, {consent} as consent, {unsub} as unsubscribed, email{extra} \
+        "select customer_id, {consent} as consent, {unsub} as unsubscribed, email_sha256, email{extra} \
          from audience_base where ({filter}) order by {order}, customer_id",
         consent = audience.consent_column(),
         extra = extra.iter().map(|e| format!(", {e}")).collect::<String>(),
@@ -261,7 +269,7 @@ fn group_batch(
     let days = i32::try_from((run_date.0 - chrono::NaiveDate::default()).num_days())
         .map_err(|_| Error::internal("run date out of range"))?;
     let extra_fields: Vec<Field> = match batches.first() {
-        Some(b) => crate::sql::plain_schema(&b.schema()).fields()[4..]
+        Some(b) => crate::sql::plain_schema(&b.schema()).fields()[5..]
             .iter()
             .map(|f| f.as_ref().clone())
             .collect(),
@@ -302,16 +310,19 @@ fn group_batch(
     let mut extra: Vec<Vec<ArrayRef>> = vec![Vec::new(); extra_fields.len()];
     for p in &parts {
         let id = arrow::compute::cast(p.column(0), &DataType::Utf8).map_err(err)?;
-        let email = arrow::compute::cast(p.column(3), &DataType::Utf8).map_err(err)?;
-        let (id, email) = (id.as_string::<i32>(), email.as_string::<i32>());
+        let hash = arrow::compute::cast(p.column(3), &DataType::Utf8).map_err(err)?;
+        let email = arrow::compute::cast(p.column(4), &DataType::Utf8).map_err(err)?;
+        let id = id.as_string::<i32>();
+        let (hash, email) = (hash.as_string::<i32>(), email.as_string::<i32>());
         for r in 0..p.num_rows() {
             ids.push(id.value(r).to_string());
-            let e = email.is_valid(r).then(|| email.value(r));
-            hashes.push(e.map(email_sha256));
-            emails.push(e.filter(|_| audience.include_email).map(str::to_string));
+            hashes.push(hash.is_valid(r).then(|| hash.value(r).to_string()));
+            emails.push(
+                (audience.include_email && email.is_valid(r)).then(|| email.value(r).to_string()),
+            );
         }
         for (k, f) in extra_fields.iter().enumerate() {
-            extra[k].push(arrow::compute::cast(p.column(4 + k), f.data_type()).map_err(err)?);
+            extra[k].push(arrow::compute::cast(p.column(5 + k), f.data_type()).map_err(err)?);
         }
     }
     let mut fields = vec![

@@ -236,7 +236,10 @@ pub(crate) async fn session(
     }
     for table in Table::ALL {
         if report.table(table).is_none() {
-            let empty = RecordBatch::new_empty(crate::validate::canonical_schema(table));
+            let empty = RecordBatch::new_empty(crate::validate::validated_schema(
+                table,
+                settings.keeps_clear_email(),
+            ));
             ctx.register_batch(table.name(), empty)
                 .map_err(|e| Error::internal_with(format!("registering an empty {table}"), e))?;
         }

@@ -61,9 +61,33 @@ pub fn canonical_schema(table: Table) -> SchemaRef {
     ))
 }
 
-/// The schema of a rejects file: the canonical columns plus the reason.
+/// The column that stands for the email in everything validation writes:
+/// SHA-256 (hex) of the trimmed, lower-cased address
+/// ([`crate::exports::email_sha256`]).
+pub const EMAIL_HASH: &str = "email_sha256";
+
+/// The schema of a validated table as staged: the canonical columns, except
+/// that customers keep the email only as its hash ([`EMAIL_HASH`], in the
+/// place of `email`), and in clear right after it only when `keep_email`
+/// (an audience of the config has `include_email = true`).
+pub fn validated_schema(table: Table, keep_email: bool) -> SchemaRef {
+    let mut fields = Vec::new();
+    for f in canonical_schema(table).fields() {
+        if f.name() == "email" {
+            fields.push(Field::new(EMAIL_HASH, DataType::Utf8, true));
+            if !keep_email {
+                continue;
+            }
+        }
+        fields.push(f.as_ref().clone());
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of a rejects file: the validated columns, never a clear
+/// email, plus the reason.
 pub fn rejects_schema(table: Table) -> SchemaRef {
-    let mut fields: Vec<Field> = canonical_schema(table)
+    let mut fields: Vec<Field> = validated_schema(table, false)
         .fields()
         .iter()
         .map(|f| f.as_ref().clone())
@@ -323,7 +347,7 @@ async fn validate_table(
     valid_loc.delete_all().await?;
     rejects_target.dir().delete_all().await?;
     rejects_target.adds.delete_all().await?;
-    let canonical = canonical_schema(table);
+    let canonical = validated_schema(table, settings.keeps_clear_email());
     let rejects_schema = rejects_schema(table);
     let mut reject_sink = TableSink::create(&rejects_target, Arc::clone(&rejects_schema))?;
     // Each of the plan's output partitions writes its own validated part
@@ -334,7 +358,7 @@ async fn validate_table(
         .execute_stream_partitioned()
         .await
         .map_err(|e| data_err(table, &src, e))?;
-    let n_cols = canonical.fields().len();
+    let n_cols = table.columns().len();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(4);
     let mut writers = tokio::task::JoinSet::new();
     for (i, mut stream) in streams.into_iter().enumerate() {
@@ -350,7 +374,7 @@ async fn validate_table(
                 let ok = filter_record_batch(&batch, &ok_mask)
                     .map_err(|e| Error::internal_with("filter", e))?;
                 if ok.num_rows() > 0 {
-                    sink.write(&conform(&ok, &canonical, n_cols)?).await?;
+                    sink.write(&conform(&ok, &canonical)?).await?;
                 }
                 if ok.num_rows() < batch.num_rows() {
                     let bad_mask =
@@ -372,9 +396,12 @@ async fn validate_table(
     let mut after_run_date = 0u64;
     let rejects = async {
         while let Some(bad) = rx.recv().await {
-            let bad = conform(&bad, &rejects_schema, n_cols + 1)?;
-            let reasons = cast(bad.column(n_cols), &DataType::Utf8)
-                .map_err(|e| Error::internal_with("reason column", e))?;
+            let bad = conform(&bad, &rejects_schema)?;
+            let reasons = cast(
+                bad.column(rejects_schema.fields().len() - 1),
+                &DataType::Utf8,
+            )
+            .map_err(|e| Error::internal_with("reason column", e))?;
             let in_scope = arrow::compute::kernels::cmp::neq(
                 &reasons,
                 &arrow::array::StringArray::new_scalar(OUT_OF_SCOPE),
@@ -486,15 +513,36 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Cast the first `n` columns of a batch to the target schema (DataFusion may
-/// hand back string views or a different nullability).
-fn conform(batch: &RecordBatch, schema: &SchemaRef, n: usize) -> Result<RecordBatch> {
-    let cols = (0..n)
-        .map(|i| cast(batch.column(i), schema.field(i).data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::internal_with("casting to the canonical schema", e))?;
+/// The columns of the target schema, by name, from a batch of the
+/// validation SQL, cast to their types (DataFusion may hand back string
+/// views or a different nullability); [`EMAIL_HASH`] is computed from the
+/// batch's `email`.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let err = |e| Error::internal_with("casting to the validated schema", e);
+    let column = |name: &str| {
+        let i = batch
+            .schema()
+            .index_of(name)
+            .map_err(|e| Error::internal_with("a column of the validation SQL", e))?;
+        Ok::<_, Error>(Arc::clone(batch.column(i)))
+    };
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let c = if f.name() == EMAIL_HASH {
+            let email = cast(&column("email")?, &DataType::Utf8).map_err(err)?;
+            let hashed: arrow::array::StringArray = email
+                .as_string::<i32>()
+                .iter()
+                .map(|e| e.map(crate::exports::email_sha256))
+                .collect();
+            Arc::new(hashed) as arrow::array::ArrayRef
+        } else {
+            cast(&column(f.name())?, f.data_type()).map_err(err)?
+        };
+        cols.push(c);
+    }
     RecordBatch::try_new(Arc::clone(schema), cols)
-        .map_err(|e| Error::internal_with("building a canonical batch", e))
+        .map_err(|e| Error::internal_with("building a validated batch", e))
 }
 
 /// An error while reading an input table: a storage failure (the one
