@@ -368,7 +368,37 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
         assert_eq!(a["send"].as_u64(), Some(send));
         assert_eq!(a["control"].as_u64(), Some(control));
     }
+    segments_are_facts(&cfg);
     sql_is_read_only(&cfg, &out);
+}
+
+/// Equal values, equal scores: customers with the same recency have the
+/// same R score, the same order days the same F score, the same net
+/// revenue the same M score, the same recency and order days the same
+/// segment (the default rules read R and F), the same CLV the same decile
+/// and value tier (value thresholds, not ranks broken by customer id). The
+/// sample has many such groups: the check is not empty.
+fn segments_are_facts(cfg: &Path) {
+    for (key, outs, at_least) in [
+        ("f.recency_days", "s.r_score", 100),
+        ("f.order_days", "s.f_score", 20),
+        ("f.net_revenue", "s.m_score", 50),
+        ("f.recency_days, f.order_days", "s.rfm_segment", 100),
+        ("s.clv_12m", "concat(s.clv_decile, '/', s.value_tier)", 50),
+    ] {
+        let r = sql_rows(
+            cfg,
+            &|_| {},
+            &format!(
+                "select count(*) as groups, coalesce(sum(case when outs > 1 then 1 else 0 end), 0) as split \
+                 from (select {key}, count(*) as n, count(distinct {outs}) as outs \
+                 from scores s join features f on f.customer_id = s.customer_id and f.as_of = s.run_date \
+                 where s.r_score is not null group by {key}) where n > 1"
+            ),
+        );
+        assert!(r[0]["groups"].as_u64() >= Some(at_least), "{key}: {}", r[0]);
+        assert_eq!(r[0]["split"].as_u64(), Some(0), "{key} -> {outs}: {}", r[0]);
+    }
 }
 
 /// `fidelis sql` runs queries only: COPY, INSERT, CREATE, DROP and SET are

@@ -9,10 +9,19 @@
 -- grain: one row per customer of base (every customer with a features row
 -- as of the run date), in customer_id order.
 --
--- Quintiles and deciles are ntile() over a total order: ties are broken by
--- customer_id, so a rerun gives the same scores. Only customers with an
--- order day get RFM scores and a segment (prospects have no recency,
--- frequency or spend); only customers with a CLV get a decile.
+-- Scores are facts about a customer's values, never about their id: a
+-- customer's R, F or M score is 1 + floor(5 * b / n), where n is the number
+-- of customers with an order day and b the number of them with a strictly
+-- worse value (rank() - 1: equal values share the rank of the first). So
+-- equal values get equal scores, and a customer better than at least k
+-- fifths of the customers scores at least k + 1. A value that holds more
+-- than a fifth of the customers keeps the score where its group starts, and
+-- the next value starts where the group ends: a score can be empty (on
+-- CDNOW the one-time buyers, more than half of the customers, all have
+-- F = 1 and the next order count starts at F = 3). The CLV decile is the
+-- same rule over ten, 1 = the highest CLV. Only customers with an order day
+-- get RFM scores and a segment (prospects have no recency, frequency or
+-- spend); only customers with a CLV get a decile (docs/segments.md).
 
 -- The ranks are computed on a narrow table (the key and the four ranked
 -- values) and joined back: a window sorts its whole partition, and sorting
@@ -30,6 +39,14 @@ with s as (
     left join features f on f.customer_id = b.customer_id
 ),
 
+counted as (
+    select
+        *,
+        count(*) over (partition by has_orders) as n_ordered,
+        count(*) over (partition by clv_12m is null) as n_valued
+    from s
+),
+
 ranks as (
     select
         customer_id,
@@ -37,17 +54,17 @@ ranks as (
         recency_days,
         order_days,
         net_revenue,
-        -- 5 = most recent: the smallest recency comes last in this order.
-        case when has_orders then cast(ntile(5) over (
-            partition by has_orders order by recency_days desc, customer_id) as int) end as r_score,
-        case when has_orders then cast(ntile(5) over (
-            partition by has_orders order by order_days, customer_id) as int) end as f_score,
-        case when has_orders then cast(ntile(5) over (
-            partition by has_orders order by net_revenue, customer_id) as int) end as m_score,
-        -- 1 = the 10% with the highest CLV.
-        case when clv_12m is not null then cast(ntile(10) over (
-            partition by clv_12m is null order by clv_12m desc, customer_id) as int) end as clv_decile
-    from s
+        -- 5 = most recent: the largest recency is the worst.
+        case when has_orders then cast(1 + floor(5.0 * (rank() over (
+            partition by has_orders order by recency_days desc) - 1) / n_ordered) as int) end as r_score,
+        case when has_orders then cast(1 + floor(5.0 * (rank() over (
+            partition by has_orders order by order_days) - 1) / n_ordered) as int) end as f_score,
+        case when has_orders then cast(1 + floor(5.0 * (rank() over (
+            partition by has_orders order by net_revenue) - 1) / n_ordered) as int) end as m_score,
+        -- 1 = the 10% with the highest CLV: b counts the higher CLVs.
+        case when clv_12m is not null then cast(1 + floor(10.0 * (rank() over (
+            partition by clv_12m is null order by clv_12m desc) - 1) / n_valued) as int) end as clv_decile
+    from counted
 ),
 
 ranked as (
