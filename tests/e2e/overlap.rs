@@ -14,7 +14,7 @@ use crate::support::*;
 /// race loop); the S3 server, where each publish takes seconds, runs
 /// fewer (`S3_PUBLISH_PAIRS`).
 pub const PUBLISH_PAIRS: usize = 20;
-pub const S3_PUBLISH_PAIRS: usize = 8;
+pub const S3_PUBLISH_PAIRS: usize = 5;
 /// Pairs of full runs (`fidelis run`, each drawing its own run id).
 const RUN_PAIRS: usize = 2;
 

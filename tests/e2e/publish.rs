@@ -379,6 +379,28 @@ fn exports_keep_to_consent_control_groups_and_one_audience_per_customer() {
 /// and value tier (value thresholds, not ranks broken by customer id). The
 /// sample has many such groups: the check is not empty.
 fn segments_are_facts(cfg: &Path) {
+    // The score columns the config rules are checked against at load are
+    // the published table's (and its run_date).
+    let o = sql_output(
+        cfg,
+        &|_| {},
+        &["--format", "csv"],
+        "select * from scores limit 1",
+    );
+    assert_exit(&o, 0);
+    let mut published: Vec<String> = stdout(&o)
+        .lines()
+        .next()
+        .expect("a CSV header")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut contract = fidelis_core::contract::score_columns(&[90, 365]);
+    contract.push("run_date".into());
+    published.sort();
+    contract.sort();
+    assert_eq!(published, contract);
+
     for (key, outs, at_least) in [
         ("f.recency_days", "s.r_score", 100),
         ("f.order_days", "s.f_score", 20),
@@ -670,26 +692,7 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     lose_the_race_for_scores(outputs, &job, &first, first_scores.len());
 
     for point in ["publish.table", "publish.before_runs"] {
-        let mut c = job("publish");
-        c.env("FIDELIS_FAULT_PAUSE", point)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        let mut child = c.spawn().expect("spawn");
-        let pipe = child.stderr.take().expect("stderr");
-        let mut paused = false;
-        let mut log = String::new();
-        for line in BufReader::new(pipe).lines() {
-            let line = line.expect("line");
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains(&format!("paused at {point}")) {
-                paused = true;
-                break;
-            }
-        }
-        assert!(paused, "publish never reached {point}:\n{log}");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("wait");
+        kill_at(job("publish"), point);
         // The killed publish still holds the publish lease: refused (at
         // once, before the short lease runs out).
         let o = job("publish").output().expect("runs");
@@ -707,18 +710,7 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     // validate recorded): a run with a new id is refused until it expires,
     // then takes it over, replaces the date's outputs and cleans the
     // leftovers of the killed publishes; the scores are the same.
-    let mut c = job("publish");
-    c.env("FIDELIS_FAULT_PAUSE", "publish.table")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    let mut child = c.spawn().expect("spawn");
-    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
-        if line.expect("line").contains("paused at publish.table") {
-            break;
-        }
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("wait");
+    kill_at(job("publish"), "publish.table");
     let o = job("run").output().expect("runs");
     assert_exit(&o, 75);
     assert!(
@@ -762,6 +754,46 @@ pub fn sigkill_leaves_the_published_run_intact(cfg: &Path, outputs: &Outputs) {
     vacuum_leaves_the_current_run(cfg, outputs, &second, first_run);
 }
 
+/// A paused stage: the child, the rest of its stderr, and the log so far.
+struct Paused {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    log: String,
+}
+
+/// Spawn `c` with `FIDELIS_FAULT_PAUSE=point` and read its stderr until it
+/// says it paused there (with `resume_on_stdin`, a line on its stdin
+/// resumes it). Panics with the log when it ends without pausing.
+fn spawn_paused(mut c: Command, point: &str, resume_on_stdin: bool) -> Paused {
+    c.env("FIDELIS_FAULT_PAUSE", point)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    if resume_on_stdin {
+        c.env("FIDELIS_FAULT_RESUME", "stdin").stdin(Stdio::piped());
+    }
+    let mut child = c.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains(&format!("paused at {point}")) {
+            return Paused { child, lines, log };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("never paused at {point}:\n{log}");
+}
+
+/// Spawn `c`, let it reach `point`, and kill it there with SIGKILL.
+fn kill_at(c: Command, point: &str) {
+    let mut p = spawn_paused(c, point, false);
+    p.child.kill().expect("SIGKILL");
+    p.child.wait().expect("wait");
+}
+
 /// Publish the staged run, paused before its commit of the scores table
 /// while the test writes the next log entry of that table as another
 /// writer would (a commit of the same application transaction): the
@@ -772,24 +804,11 @@ fn lose_the_race_for_scores(
     first: &serde_json::Value,
     scores: usize,
 ) {
-    let mut c = job("publish");
-    c.env("FIDELIS_FAULT_PAUSE", "publish.commit.scores")
-        .env("FIDELIS_FAULT_RESUME", "stdin")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    let mut child = c.spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut log = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        log.push_str(&line);
-        log.push('\n');
-        if line.contains("paused at publish.commit.scores") {
-            break;
-        }
-    }
-    assert!(log.contains("paused at"), "publish never paused:\n{log}");
+    let Paused {
+        mut child,
+        lines,
+        mut log,
+    } = spawn_paused(job("publish"), "publish.commit.scores", true);
     let latest = (outputs.list)("scores/_delta_log")
         .iter()
         .filter_map(|p| {

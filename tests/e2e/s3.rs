@@ -354,6 +354,21 @@ fn committed_sample_runs_from_s3_like_from_disk() {
         &validate_json(&local.path().join("out"), "2026-11-22"),
     );
 
+    // What the stages left on the S3 server holds no clear email: every
+    // object is copied down and decoded (the validated customers and the
+    // customers' rejects are there).
+    let copy = tempfile::tempdir().expect("tmp");
+    let mut customer_files = 0;
+    for m in bucket.list(&format!("{prefix}/out")) {
+        let key = m.location.to_string();
+        customer_files += usize::from(key.contains("customers") && key.ends_with(".parquet"));
+        let dest = copy.path().join(key.replace('/', "__"));
+        std::fs::write(&dest, bucket.get(&key)).expect("copy");
+    }
+    assert!(customer_files >= 1, "no staged customers on the server");
+    let clear = emails_in_files(copy.path());
+    assert!(clear.is_empty(), "{:?}", &clear[..clear.len().min(10)]);
+
     // The feature SQL reads the same from S3 as from the disk.
     let features = format!(
         "{}/as_of=2026-11-22",

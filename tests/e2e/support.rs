@@ -238,17 +238,11 @@ pub fn sql_rows(cfg: &Path, env: &dyn Fn(&mut Command), query: &str) -> Vec<serd
 pub fn sql_output(cfg: &Path, env: &dyn Fn(&mut Command), extra: &[&str], query: &str) -> Output {
     let mut c = fidelis();
     env(&mut c);
-    c.args([
-        "sql",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--format",
-        "json",
-    ])
-    .args(extra)
-    .arg(query)
-    .output()
-    .expect("fidelis sql runs")
+    c.args(["sql", "--config", cfg.to_str().expect("utf8")]);
+    if !extra.contains(&"--format") {
+        c.args(["--format", "json"]);
+    }
+    c.args(extra).arg(query).output().expect("fidelis sql runs")
 }
 
 /// The JSON lines a command printed.

@@ -661,3 +661,84 @@ fn logs_are_json_lines_with_stage_and_counts() {
     assert!(stages >= 3, "{err}");
     assert!(err.contains("\"rows_read\""), "{err}");
 }
+
+/// An audience's filter and order_by and a next action's condition are one
+/// SQL expression each, over the score columns: a statement, a UNION, a
+/// subquery, a second clause or an unknown column is exit 2 when the config
+/// loads (before validate reads anything), naming the audience or action
+/// and the field; audience columns must be score columns.
+#[test]
+fn config_rules_are_single_expressions_over_the_scores() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    let audience = |field: &str| {
+        let filter = if field.starts_with("filter") {
+            ""
+        } else {
+            "filter = \"next_action = 'retain'\"\n"
+        };
+        format!("[[exports.audiences]]\nname = \"A\"\nchannel = \"email\"\n{filter}{field}\n")
+    };
+    let cases = [
+        (
+            audience("filter = \"true) UNION SELECT customer_id FROM customers WHERE (true\""),
+            "exports.audiences `A`: filter: one expression only",
+        ),
+        (
+            audience("filter = \"true; COPY (SELECT 1) TO 'x.parquet'\""),
+            "exports.audiences `A`: filter: one expression only",
+        ),
+        (
+            audience("filter = \"customer_id IN (SELECT customer_id FROM customers)\""),
+            "exports.audiences `A`: filter: a subquery is not allowed",
+        ),
+        (
+            audience("filter = \"consent_email OR true\""),
+            "exports.audiences `A`: filter: unknown column `consent_email`",
+        ),
+        (
+            audience("order_by = \"clv_12m DESC LIMIT 1\""),
+            "exports.audiences `A`: order_by: one expression only",
+        ),
+        (
+            audience("order_by = \"(SELECT 1)\""),
+            "exports.audiences `A`: order_by: a subquery is not allowed",
+        ),
+        (
+            audience("columns = [\"clv_12m\", \"email\"]"),
+            "exports.audiences `A`: columns: `email` is not a score column",
+        ),
+        (
+            "[[segments.actions]]\naction = \"retain\"\nwhen = \"EXISTS (SELECT 1 FROM customers)\"\n"
+                .to_string(),
+            "segments.actions `retain`: when: a subquery is not allowed",
+        ),
+        (
+            "[[segments.actions]]\naction = \"retain\"\nwhen = \"next_action = 'retain'\"\n"
+                .to_string(),
+            "segments.actions `retain`: when: unknown column `next_action`",
+        ),
+    ];
+    let validate = |extra: &str| {
+        let cfg = write_config(root, &[("purchases", "nothing-here")], "out", extra);
+        run(&[
+            "validate",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--run-date",
+            RUN_DATE,
+        ])
+    };
+    for (extra, says) in cases {
+        let o = validate(&extra);
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains(says), "{extra}\n{}", stderr(&o));
+        assert!(!root.join("out").exists(), "{extra}: something was written");
+    }
+    // The same config with a plain filter and order loads: the validate
+    // stage runs (and finds no purchases: 3).
+    let o = validate(&audience(
+        "order_by = \"p_order_30d DESC NULLS LAST, expected_revenue_365d\"",
+    ));
+    assert_exit(&o, 3);
+}

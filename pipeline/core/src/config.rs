@@ -338,6 +338,11 @@ impl Settings {
         self.inputs.iter().find(|i| i.table == table)
     }
 
+    /// The columns of the scores table this config's runs stage.
+    pub fn score_columns(&self) -> Vec<String> {
+        crate::contract::score_columns(&self.models.revenue_horizons_days)
+    }
+
     /// Whether the clear email is staged at all: only when an audience
     /// exports it (`include_email = true`); otherwise only its hash is.
     pub fn keeps_clear_email(&self) -> bool {
@@ -402,6 +407,9 @@ impl ConfigFile {
         self.models.check(origin)?;
         self.segments.check(origin)?;
         self.exports.check(origin)?;
+        let columns = crate::contract::score_columns(&self.models.revenue_horizons_days);
+        self.segments.check_rules(origin, &columns)?;
+        self.exports.check_rules(origin, &columns)?;
         if self.output.url.trim().is_empty() {
             return Err(Error::config(format!("{origin}: output.url is empty")));
         }

@@ -196,6 +196,49 @@ pub const CUSTOMERS: &[Column] = &[
     ),
 ];
 
+/// The columns of the scores table a run stages, in order, for revenue
+/// horizons `horizons` (days): the model outputs of fidelis-train, then
+/// what `final/scores.sql` adds. The rules a config writes
+/// ([`crate::rules`]) may read these and nothing else; the end-to-end
+/// exports test holds this list and the published table in step.
+pub fn score_columns(horizons: &[u32]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "customer_id",
+        "as_of",
+        "churn_probability",
+        "churn_horizon_days",
+        "p_alive",
+        "p_order_30d",
+        "expected_next_order_date",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(horizons.iter().map(|h| format!("expected_orders_{h}d")));
+    v.extend(horizons.iter().map(|h| format!("expected_revenue_{h}d")));
+    v.extend(
+        ["clv_12m", "net_clv_12m"]
+            .into_iter()
+            .chain(ADDED_SCORE_COLUMNS)
+            .chain(["top_reasons", "model_version"])
+            .map(str::to_string),
+    );
+    v
+}
+
+/// The columns `final/scores.sql` adds to the model outputs, in order
+/// (`next_action` last: it is decided from the others).
+pub const ADDED_SCORE_COLUMNS: [&str; 8] = [
+    "clv_decile",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_segment",
+    "value_tier",
+    "risk_tier",
+    "next_action",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod contract;
 pub mod error;
 pub mod marketing;
+pub mod rules;
 pub mod sample;
 pub mod time;
 

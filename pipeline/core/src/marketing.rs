@@ -60,6 +60,22 @@ pub struct ActionRule {
     pub when: String,
 }
 
+impl ActionRule {
+    /// The condition as parsed and printed back ([`crate::rules`]): over
+    /// the score columns `columns` but `next_action`, which it decides.
+    pub fn when_sql(&self, columns: &[String]) -> std::result::Result<String, String> {
+        let known: Vec<String> = columns
+            .iter()
+            .filter(|c| *c != "next_action")
+            .cloned()
+            .collect();
+        crate::rules::condition(&self.when, &known)
+    }
+}
+
+/// The default order in which an audience's size cap keeps customers.
+pub const DEFAULT_ORDER_BY: &str = "clv_12m DESC NULLS LAST";
+
 /// The next actions of the scores contract.
 pub const ACTIONS: &[&str] = &["retain", "win_back", "upsell", "nurture", "none"];
 
@@ -198,6 +214,19 @@ impl SegmentsConfig {
         Ok(())
     }
 
+    /// Every next action's condition against the score columns.
+    pub(crate) fn check_rules(&self, origin: &str, columns: &[String]) -> Result<()> {
+        for a in &self.actions {
+            if let Err(e) = a.when_sql(columns) {
+                return Err(Error::config(format!(
+                    "{origin}: segments.actions `{}`: when: {e}",
+                    a.action
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The segment of a score combination: the first rule that covers it.
     pub fn rfm_segment(&self, r: u8, f: u8, m: u8) -> Option<&str> {
         let inside = |v: u8, [lo, hi]: [u8; 2]| lo <= v && v <= hi;
@@ -283,6 +312,20 @@ impl Audience {
         slug(&self.name)
     }
 
+    /// The filter as parsed and printed back ([`crate::rules`]), over the
+    /// score columns `columns`.
+    pub fn filter_sql(&self, columns: &[String]) -> std::result::Result<String, String> {
+        crate::rules::condition(&self.filter, columns)
+    }
+
+    /// The `order_by` list as parsed and printed back, or the default.
+    pub fn order_by_sql(&self, columns: &[String]) -> std::result::Result<String, String> {
+        crate::rules::order_by(
+            self.order_by.as_deref().unwrap_or(DEFAULT_ORDER_BY),
+            columns,
+        )
+    }
+
     /// The consent column of the audience's channel.
     pub fn consent_column(&self) -> &'static str {
         EXPORT_CHANNELS
@@ -299,6 +342,37 @@ impl Audience {
 }
 
 impl ExportsConfig {
+    /// Every audience's filter, order and columns against the score
+    /// columns of the run (`columns`, [`crate::contract::score_columns`]).
+    pub(crate) fn check_rules(&self, origin: &str, columns: &[String]) -> Result<()> {
+        for a in &self.audiences {
+            let bad = |what: &str, e: String| {
+                Err(Error::config(format!(
+                    "{origin}: exports.audiences `{}`: {what}: {e}",
+                    a.name
+                )))
+            };
+            if let Err(e) = a.filter_sql(columns) {
+                return bad("filter", e);
+            }
+            if let Err(e) = a.order_by_sql(columns) {
+                return bad("order_by", e);
+            }
+            for c in &a.columns {
+                if !columns.contains(c) {
+                    return bad(
+                        "columns",
+                        format!(
+                            "`{c}` is not a score column (the columns are: {})",
+                            columns.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check(&self, origin: &str) -> Result<()> {
         let bad = |what: String| Err(Error::config(format!("{origin}: exports.{what}")));
         if !(0.0..1.0).contains(&self.control_share) {

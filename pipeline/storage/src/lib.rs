@@ -310,14 +310,33 @@ impl Location {
     /// Delete every object below this location.
     pub async fn delete_all(&self) -> Result<usize> {
         let metas = self.list_all().await?;
-        let n = metas.len();
+        self.delete_objects(metas).await
+    }
+
+    /// Delete the listed objects of this location's store (one already
+    /// gone is no error); returns how many were listed.
+    pub async fn delete_objects(
+        &self,
+        metas: impl IntoIterator<Item = ObjectMeta>,
+    ) -> Result<usize> {
+        let mut n = 0;
         for m in metas {
             match self.store.delete(&m.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(Error::storage(self.url_of(&m.location), e)),
             }
+            n += 1;
         }
         Ok(n)
+    }
+
+    /// The parts of `path` below this location (`a/b/c.parquet` for
+    /// `<this>/a/b/c.parquet`).
+    pub fn relative_parts(&self, path: &object_store::path::Path) -> Vec<String> {
+        path.parts()
+            .skip(self.path.parts().count())
+            .map(|p| p.as_ref().to_string())
+            .collect()
     }
 }
 

@@ -520,15 +520,8 @@ async fn publish_files(run: &RunLayout, publish_id: &str) -> Result<Vec<Publishe
     let mut published = Vec::new();
     for name in PUBLISHED_FILES {
         let src = run.files(name);
-        let prefix = src.path().parts().count();
         for meta in src.list_all().await? {
-            let rel: Vec<String> = meta
-                .location
-                .parts()
-                .skip(prefix)
-                .map(|p| p.as_ref().to_string())
-                .collect();
-            let rel = format!("{name}/{}", rel.join("/"));
+            let rel = format!("{name}/{}", src.relative_parts(&meta.location).join("/"));
             let bytes = Location::at(out, meta.location.clone())
                 .get_opt()
                 .await?
@@ -552,11 +545,7 @@ async fn publish_files(run: &RunLayout, publish_id: &str) -> Result<Vec<Publishe
 }
 
 fn relative(out: &Location, path: &object_store::path::Path) -> String {
-    path.parts()
-        .skip(out.path().parts().count())
-        .map(|p| p.as_ref().to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+    out.relative_parts(path).join("/")
 }
 
 /// Publish the staged outputs of a run (see the module docs): the attempts

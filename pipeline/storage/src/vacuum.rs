@@ -34,10 +34,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use deltalake_core::operations::vacuum::VacuumMode;
 use deltalake_core::protocol::checkpoints::cleanup_expired_logs_for;
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 
-use fidelis_core::{Error, Result};
+use fidelis_core::Result;
 
 use crate::Location;
 use crate::layout::{DELTA_TABLES, Layout, RUNS_TABLE};
@@ -223,17 +222,11 @@ async fn remove_old_folders(
     dry_run: bool,
     keep: impl Fn(&str) -> bool,
 ) -> Result<usize> {
-    let depth = root.path().parts().count();
     // (date folder, run folder) -> (newest write, objects)
     let mut folders: BTreeMap<(String, String), (DateTime<Utc>, Vec<object_store::ObjectMeta>)> =
         BTreeMap::new();
     for meta in root.list_all().await? {
-        let parts: Vec<String> = meta
-            .location
-            .parts()
-            .skip(depth)
-            .map(|p| p.as_ref().to_string())
-            .collect();
+        let parts = root.relative_parts(&meta.location);
         let [date, run, _, ..] = parts.as_slice() else {
             continue;
         };
@@ -253,14 +246,8 @@ async fn remove_old_folders(
             continue;
         }
         removed += metas.len();
-        if dry_run {
-            continue;
-        }
-        for m in metas {
-            match root.store().delete(&m.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(Error::storage(root.url_of(&m.location), e)),
-            }
+        if !dry_run {
+            root.delete_objects(metas).await?;
         }
     }
     Ok(removed)

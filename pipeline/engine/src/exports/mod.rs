@@ -110,27 +110,6 @@ pub async fn export(settings: &Settings, run: &RunLayout) -> Result<ExportReport
     ctx.register_parquet("features", features.url() + "/", Default::default())
         .await
         .map_err(|e| Error::internal_with("registering the features", e))?;
-    let base = ctx
-        .sql(&format!(
-            "select s.*, c.email_sha256, {email} as email, \
-                 c.consent_email, c.consent_sms, c.consent_push, c.consent_ads, \
-                 f.unsubscribed_email, f.unsubscribed_sms, f.unsubscribed_push \
-                 from scores s \
-                 left join customers c on c.customer_id = s.customer_id \
-                 left join features f on f.customer_id = s.customer_id",
-            // Validation stages the clear email only when an audience
-            // exports it (crate::validate::validated_schema).
-            email = if settings.keeps_clear_email() {
-                "c.email"
-            } else {
-                "cast(null as varchar)"
-            },
-        ))
-        .await
-        .map_err(|e| Error::internal_with("planning the audience base", e))?;
-    ctx.register_table("audience_base", base.into_view())
-        .map_err(|e| Error::internal_with("registering the audience base", e))?;
-
     run.exports().delete_all().await?;
     let share = settings.exports.control_share;
     let mut taken: HashSet<String> = HashSet::new();
@@ -171,25 +150,38 @@ async fn export_one(
         .iter()
         .map(|c| {
             if c == "top_reasons" {
-                "array_to_string(top_reasons, '|') as top_reasons".to_string()
+                "array_to_string(s.top_reasons, '|') as top_reasons".to_string()
             } else {
-                format!("\"{c}\"")
+                format!("s.\"{c}\"")
             }
         })
         .collect();
     let unsub = audience
         .unsubscribed_column()
-        .map_or("false".to_string(), |c| format!("coalesce({c}, false)"));
-    let order = audience
-        .order_by
-        .clone()
-        .unwrap_or_else(|| "clv_12m desc nulls last".to_string());
+        .map_or("false".to_string(), |c| format!("coalesce(f.{c}, false)"));
+    // The config's filter and order, as parsed at config load (one
+    // expression each, fidelis_core::rules), see the scores and nothing
+    // else: consent, unsubscribes and emails are joined outside them.
+    let columns = settings.score_columns();
+    let filter = audience.filter_sql(&columns).map_err(&bad)?;
+    let order = audience.order_by_sql(&columns).map_err(&bad)?;
     let sql = format!(
-        "select customer_id, {consent} as consent, {unsub} as unsubscribed, email_sha256, email{extra} \
-         from audience_base where ({filter}) order by {order}, customer_id",
+        "select s.customer_id, c.{consent} as consent, {unsub} as unsubscribed, \
+         c.email_sha256, {email} as email{extra} \
+         from (select *, row_number() over (order by {order}, customer_id) as fidelis_pick \
+               from scores where ({filter})) s \
+         left join customers c on c.customer_id = s.customer_id \
+         left join features f on f.customer_id = s.customer_id \
+         order by s.fidelis_pick",
         consent = audience.consent_column(),
+        // Validation stages the clear email only when an audience exports
+        // it (crate::validate::validated_schema).
+        email = if settings.keeps_clear_email() {
+            "c.email"
+        } else {
+            "cast(null as varchar)"
+        },
         extra = extra.iter().map(|e| format!(", {e}")).collect::<String>(),
-        filter = audience.filter,
     );
     let df = ctx.sql(&sql).await.map_err(|e| {
         bad(format!(

@@ -58,17 +58,27 @@ fn rfm_segment_case(cfg: &SegmentsConfig) -> String {
     sql
 }
 
-fn next_action_case(cfg: &SegmentsConfig) -> String {
+/// The next-action CASE: each rule's condition as parsed at config load
+/// (fidelis_core::rules), over the columns of `base` and those the SQL adds.
+fn next_action_case(cfg: &SegmentsConfig, base: &arrow::datatypes::Schema) -> Result<String> {
+    let columns: Vec<String> = base
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .chain(fidelis_core::contract::ADDED_SCORE_COLUMNS.map(str::to_string))
+        .collect();
     let mut sql = String::from("case");
     for rule in &cfg.actions {
+        let when = rule
+            .when_sql(&columns)
+            .map_err(|e| Error::config(format!("segments.actions `{}`: when: {e}", rule.action)))?;
         sql.push_str(&format!(
-            "\n        when ({}) then {}",
-            rule.when,
+            "\n        when ({when}) then {}",
             sql_string(&rule.action)
         ));
     }
     sql.push_str("\n        else 'none'\n    end");
-    sql
+    Ok(sql)
 }
 
 /// Adds the counts of a string column's values in `batch` to `out`.
@@ -105,7 +115,7 @@ pub fn scores_sql(cfg: &SegmentsConfig, base: &arrow::datatypes::Schema) -> Resu
         &model(Layer::Final, "scores")?,
         &[
             ("rfm_segment_case", rfm_segment_case(cfg)),
-            ("next_action_case", next_action_case(cfg)),
+            ("next_action_case", next_action_case(cfg, base)?),
             ("value_top_deciles", cfg.value_top_deciles.to_string()),
             ("value_mid_deciles", cfg.value_mid_deciles.to_string()),
             ("risk_high", format!("{:?}", cfg.risk_high)),
@@ -277,6 +287,17 @@ mod tests {
         let cfg = SegmentsConfig::default();
         let sql = rfm_segment_case(&cfg);
         assert!(sql.contains("'Can''t Lose Them'"), "{sql}");
-        assert!(next_action_case(&cfg).ends_with("else 'none'\n    end"));
+        let base = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "churn_probability",
+            arrow::datatypes::DataType::Float64,
+            true,
+        )]);
+        let case = next_action_case(&cfg, &base).expect("the default rules");
+        assert!(case.ends_with("else 'none'\n    end"), "{case}");
+        // The parsed conditions, printed back: upper-case keywords.
+        assert!(
+            case.contains("when (r_score <= 2) then 'win_back'"),
+            "{case}"
+        );
     }
 }
