@@ -30,13 +30,8 @@ BIN=${FIDELIS_BIN:-$ROOT/target/release/fidelis}
 if [ -z "${FIDELIS_BIN:-}" ] && [ "${FIDELIS_NO_BUILD:-}" != 1 ]; then
   cargo build --release --locked --bin fidelis
 fi
-VENV=${FIDELIS_E2E_VENV:-$ROOT/.venv/e2e}
-if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VENV/.fidelis-ok" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r bench/requirements-e2e.txt
-  touch "$VENV/.fidelis-ok"
-fi
-PY=$VENV/bin/python
+# shellcheck source=bench/peer-venv.sh
+. "$ROOT/bench/peer-venv.sh"
 mkdir -p "$W"
 RESULTS=$W/e2e.jsonl
 : >"$RESULTS"

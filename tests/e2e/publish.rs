@@ -406,7 +406,6 @@ fn segments_are_facts(cfg: &Path) {
         ("f.order_days", "s.f_score", 20),
         ("f.net_revenue", "s.m_score", 50),
         ("f.recency_days, f.order_days", "s.rfm_segment", 100),
-        ("s.clv_12m", "concat(s.clv_decile, '/', s.value_tier)", 50),
     ] {
         let r = sql_rows(
             cfg,
@@ -420,6 +419,44 @@ fn segments_are_facts(cfg: &Path) {
         );
         assert!(r[0]["groups"].as_u64() >= Some(at_least), "{key}: {}", r[0]);
         assert_eq!(r[0]["split"].as_u64(), Some(0), "{key} -> {outs}: {}", r[0]);
+    }
+    // Scores and deciles are disjoint value ranges, in order (so equal
+    // values share one, ties or not): R by recency (5 = most recent), F by
+    // order days, M by net revenue, the CLV decile by CLV (1 = highest).
+    for (value, score, higher_is_better) in [
+        ("f.recency_days", "s.r_score", false),
+        ("f.order_days", "s.f_score", true),
+        ("f.net_revenue", "s.m_score", true),
+        ("s.clv_12m", "s.clv_decile", false),
+    ] {
+        let ranges: Vec<(i64, f64, f64)> = sql_rows(
+            cfg,
+            &|_| {},
+            &format!(
+                "select {score} as k, cast(min({value}) as double) as lo, cast(max({value}) as double) as hi \
+                 from scores s join features f on f.customer_id = s.customer_id and f.as_of = s.run_date \
+                 where {score} is not null group by {score} order by {score}"
+            ),
+        )
+        .iter()
+        .map(|r| {
+            (
+                r["k"].as_i64().expect("k"),
+                r["lo"].as_f64().expect("lo"),
+                r["hi"].as_f64().expect("hi"),
+            )
+        })
+        .collect();
+        assert!(ranges.len() >= 4, "{score}: {ranges:?}");
+        for w in ranges.windows(2) {
+            let ((_, lo_a, hi_a), (_, lo_b, hi_b)) = (w[0], w[1]);
+            let disjoint = if higher_is_better {
+                hi_a < lo_b
+            } else {
+                lo_a > hi_b
+            };
+            assert!(disjoint, "{score} over {value}: {ranges:?}");
+        }
     }
 }
 

@@ -275,6 +275,24 @@ pub fn decile_mape(y: &[f64], pred: &[f64]) -> Result<DecileMape> {
     })
 }
 
+/// Decile WAPE: sort by prediction descending into the deciles of
+/// [`decile_mape`]; `sum_d |sum pred_d - sum ybar_d| / sum y`. Unlike the
+/// decile MAPE it counts every decile, those whose actual value is zero
+/// too (over-predicting there costs what it over-predicts), weighted by
+/// its share of the revenue. Needs `N >= 10` and a positive total.
+pub fn decile_wape(y: &[f64], pred: &[f64]) -> Result<f64> {
+    let deciles = revenue_by_decile(y, pred)?;
+    let total: f64 = y.iter().sum();
+    if total <= 0.0 {
+        return Err(ModelError::invalid("y", "the total actual value is <= 0"));
+    }
+    let error: f64 = deciles
+        .iter()
+        .map(|d| d.n as f64 * (d.mean_predicted - d.mean_actual).abs())
+        .sum();
+    Ok(error / total)
+}
+
 /// One decile of [`revenue_by_decile`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RevenueDecile {
@@ -572,6 +590,19 @@ pub fn calibration_by_decile(labels: &[bool], probs: &[f64]) -> Result<Vec<Calib
     Ok(bins)
 }
 
+/// Expected calibration error over the bins of [`calibration_by_decile`]
+/// (10 equal-count bins by predicted probability, labels averaged within
+/// ties): `sum_k n_k / N |mean p_k - observed rate_k|`. 0 for a perfectly
+/// calibrated prediction. Needs `N >= 10`.
+pub fn expected_calibration_error(labels: &[bool], probs: &[f64]) -> Result<f64> {
+    let bins = calibration_by_decile(labels, probs)?;
+    let n = labels.len() as f64;
+    Ok(bins
+        .iter()
+        .map(|b| b.n as f64 / n * (b.mean_predicted - b.observed_rate).abs())
+        .sum())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,6 +701,49 @@ mod tests {
         close(d.mape, 1.0);
         assert_eq!(d.deciles_used, 10);
         assert!(decile_mape(&[1.0; 9], &[1.0; 9]).is_err(), "N < 10");
+    }
+
+    #[test]
+    fn expected_calibration_error_by_hand() {
+        // N = 20, two customers per bin. Probabilities 0.05, 0.15, ...,
+        // 0.95, each twice; in the bin of p, one of the two churned when
+        // p >= 0.5, none below: observed 0 for the five low bins, 0.5 for
+        // the five high ones. |p - obs|: 0.05, 0.15, 0.25, 0.35, 0.45 and
+        // |0.55-0.5| .. |0.95-0.5| = 0.05, 0.15, 0.25, 0.35, 0.45; each bin
+        // weighs 2/20 -> ECE = 0.1 * 2 * (0.05+0.15+0.25+0.35+0.45) = 0.25.
+        let mut p = Vec::new();
+        let mut y = Vec::new();
+        for k in 0..10 {
+            let v = 0.05 + 0.1 * f64::from(k);
+            p.extend([v, v]);
+            y.extend([k >= 5, false]);
+        }
+        close(expected_calibration_error(&y, &p).expect("ok"), 0.25);
+        // Calibrated by construction: the observed rate of every bin.
+        let p2: Vec<f64> = (0..20).map(|i| if i < 10 { 0.0 } else { 0.5 }).collect();
+        let y2: Vec<bool> = (0..20).map(|i| i >= 10 && i % 2 == 0).collect();
+        close(expected_calibration_error(&y2, &p2).expect("ok"), 0.0);
+    }
+
+    #[test]
+    fn decile_wape_counts_every_decile() {
+        // The fixture of decile_mape_counts_left_out: N = 10, one customer
+        // per decile, pred (desc) [10..1], y = [8, 0, 10, 0, 4, 5, 0, 1, 0, 0]
+        // (total 28). |10-8| + |9-0| + |8-10| + |7-0| + |6-4| + |5-5|
+        // + |4-0| + |3-1| + |2-0| + |1-0| = 2+9+2+7+2+0+4+2+2+1 = 31
+        // -> 31 / 28; the five zero deciles count (decile MAPE skips them).
+        let pred: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        let y = [8.0, 0.0, 10.0, 0.0, 4.0, 5.0, 0.0, 1.0, 0.0, 0.0];
+        close(decile_wape(&y, &pred).expect("ok"), 31.0 / 28.0);
+        // A prediction right on every decile: 0; twice the actual: 1.
+        close(decile_wape(&y, &y).expect("ok"), 0.0);
+        let twice: Vec<f64> = y.iter().map(|v| 2.0 * v).collect();
+        close(decile_wape(&y, &twice).expect("ok"), 1.0);
+        // N = 12, all predictions tied: ybar = mean(y) = 1 everywhere,
+        // pred = 2: twelve customers each 1 off -> 12 / 12 = 1.
+        let y12 = [3.0, 0.0, 1.0, 1.0, 2.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        close(decile_wape(&y12, &[2.0; 12]).expect("ok"), 1.0);
+        assert!(decile_wape(&[0.0; 10], &[1.0; 10]).is_err(), "zero total");
     }
 
     #[test]

@@ -287,7 +287,7 @@ fn churn_section(d: &ReportData) -> String {
         t.horizon_days
     );
     target_notes(&mut s, t);
-    s.push_str("<table><tr><th>candidate</th><th>role</th><th>customers</th><th>churn rate</th><th>ROC AUC</th><th>PR AUC</th><th>Brier</th></tr>");
+    s.push_str("<table><tr><th>candidate</th><th>role</th><th>customers</th><th>churn rate</th><th>ROC AUC</th><th>PR AUC</th><th>Brier</th><th>calibration error (ECE)</th></tr>");
     for c in &t.candidates {
         candidate_row(
             &mut s,
@@ -300,9 +300,10 @@ fn churn_section(d: &ReportData) -> String {
                     format!("{:.4}", m.roc_auc),
                     format!("{:.4}", m.pr_auc),
                     opt(m.brier, 4),
+                    opt(m.ece, 4),
                 ]
             },
-            5,
+            6,
         );
     }
     s.push_str("</table><div class=\"figs\">");
@@ -427,7 +428,7 @@ fn revenue_section(d: &ReportData) -> String {
     for t in &d.train.revenue {
         let _ = write!(s, "<h3>{} days</h3>", t.horizon_days);
         target_notes(&mut s, t);
-        s.push_str("<table><tr><th>candidate</th><th>role</th><th>customers</th><th>normalized Gini</th><th>Spearman</th><th>top-decile capture</th><th>decile MAPE</th><th>predicted / actual</th></tr>");
+        s.push_str("<table><tr><th>candidate</th><th>role</th><th>customers</th><th>normalized Gini</th><th>Spearman</th><th>top-decile capture</th><th>decile WAPE</th><th>decile MAPE</th><th>predicted / actual</th></tr>");
         for c in &t.candidates {
             candidate_row(
                 &mut s,
@@ -439,11 +440,12 @@ fn revenue_section(d: &ReportData) -> String {
                         format!("{:.4}", m.normalized_gini),
                         format!("{:.4}", m.spearman),
                         pct(m.top_decile_capture),
+                        format!("{:.3}", m.decile_wape),
                         format!("{:.3}", m.decile_mape),
                         format!("{:.3}", m.total_ratio),
                     ]
                 },
-                6,
+                7,
             );
         }
         s.push_str("</table>");

@@ -325,6 +325,10 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
                 .iter()
                 .map(|p| p.map(|p| p.expected_revenue()))
                 .collect(),
+            RevenueChampion::BtydLevel { level } => preds
+                .iter()
+                .map(|p| p.map(|p| p.expected_revenue() * level))
+                .collect(),
             RevenueChampion::Glm { model } => by_chunks(n, |rows| {
                 let x = design_matrix(features, rows, &model.feature_names(), &preds)?;
                 let p = model.predict(&x).map_err(|e| model_err("revenue GLM", e))?;

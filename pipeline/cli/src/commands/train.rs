@@ -164,11 +164,12 @@ fn print_report(r: &TrainReport) {
     for cand in &c.candidates {
         match &cand.metrics {
             Some(m) => println!(
-                "  {:<10} ROC AUC {:.4}  PR AUC {:.4}  Brier {}",
+                "  {:<10} ROC AUC {:.4}  PR AUC {:.4}  Brier {}  ECE {}",
                 cand.name,
                 m.roc_auc,
                 m.pr_auc,
-                m.brier.map_or("-".to_string(), |b| format!("{b:.4}"))
+                m.brier.map_or("-".to_string(), |b| format!("{b:.4}")),
+                m.ece.map_or("-".to_string(), |e| format!("{e:.4}"))
             ),
             None => println!(
                 "  {:<10} not fitted: {}",
@@ -185,8 +186,13 @@ fn print_report(r: &TrainReport) {
         for cand in &t.candidates {
             match &cand.metrics {
                 Some(m) => println!(
-                    "  {:<10} Gini {:.4}  Spearman {:.4}  decile MAPE {:.3}  total ratio {:.3}",
-                    cand.name, m.normalized_gini, m.spearman, m.decile_mape, m.total_ratio
+                    "  {:<10} Gini {:.4}  Spearman {:.4}  decile WAPE {:.3}  decile MAPE {:.3}  total ratio {:.3}",
+                    cand.name,
+                    m.normalized_gini,
+                    m.spearman,
+                    m.decile_wape,
+                    m.decile_mape,
+                    m.total_ratio
                 ),
                 None => println!(
                     "  {:<10} not fitted: {}",

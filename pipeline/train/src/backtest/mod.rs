@@ -40,7 +40,7 @@ pub use report::{
 };
 pub use windows::{MIN_HISTORY_DAYS, Window};
 
-use report::{candidate, churn_metrics, new_report, pick, revenue_metrics};
+use report::{candidate, churn_metrics, new_report, pick, pick_churn, revenue_metrics};
 use windows::{Fitted, btyd_of, fit_all, fitted, latest_windows, pooled};
 
 /// Settings of the feature models (from the job config).
@@ -223,8 +223,7 @@ pub fn churn(
             churn_metrics(y, &b, true)
         }),
     ));
-    report.champion =
-        pick(&report.candidates, |a, b| a.roc_auc > b.roc_auc).unwrap_or_else(|| "bgnbd".into());
+    report.champion = pick_churn(&report.candidates).unwrap_or_else(|| "bgnbd".into());
 
     // Refit on the latest windows: the logistic model always (champion or
     // explainer), the forest when it is champion.
@@ -278,7 +277,36 @@ pub fn churn(
     Ok((report, champion, explainer))
 }
 
-/// Backtest one revenue target; the champion has the lowest decile MAPE on
+/// The revenue level of the BTYD prediction on windows whose outcome is
+/// known: actual over predicted revenue, summed over their buyers. The
+/// `btyd_level` candidate multiplies BTYD by the level of the training
+/// windows, and its champion by that of the latest windows.
+fn btyd_level(windows: &[Fitted<'_>]) -> std::result::Result<f64, fidelis_models::ModelError> {
+    let (mut actual, mut predicted) = (0.0, 0.0);
+    for f in windows {
+        actual += f.pop.revenue.iter().sum::<f64>();
+        predicted += btyd_of(f, BtydPrediction::expected_revenue)
+            .map_err(|e| fidelis_models::ModelError::InvalidInput {
+                field: "btyd".into(),
+                rule: e.to_string(),
+            })?
+            .iter()
+            .sum::<f64>();
+    }
+    let level = actual / predicted;
+    if level.is_finite() && level > 0.0 {
+        Ok(level)
+    } else {
+        Err(fidelis_models::ModelError::InvalidInput {
+            field: "revenue".into(),
+            rule: format!(
+                "no usable revenue level: actual {actual} over BTYD's {predicted} on the training windows"
+            ),
+        })
+    }
+}
+
+/// Backtest one revenue target; the champion has the lowest decile WAPE on
 /// validation (money is what CLV is used for: a champion must get the
 /// amounts right per decile, not only the order).
 pub fn revenue(
@@ -308,6 +336,17 @@ pub fn revenue(
     let Some((t, names)) = fit_training(&mut report, train, h) else {
         return Ok((report, RevenueChampion::Btyd));
     };
+    // BTYD at the revenue level of the training windows: out of time, each
+    // window's BTYD fit predicted that window's horizon.
+    report.candidates.push(candidate(
+        "btyd_level",
+        "btyd",
+        true,
+        btyd_level(&t).and_then(|level| {
+            let p: Vec<f64> = bt.iter().map(|b| b * level).collect();
+            revenue_metrics(y, &p)
+        }),
+    ));
     let (xt, _, yt) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
     let glm_p = timed(&report.target, "glm", yt.len(), || {
@@ -329,7 +368,7 @@ pub fn revenue(
             revenue_metrics(y, &b)
         }),
     ));
-    report.champion = pick(&report.candidates, |a, b| a.decile_mape < b.decile_mape)
+    report.champion = pick(&report.candidates, |a, b| a.decile_wape < b.decile_wape)
         .unwrap_or_else(|| "btyd".into());
     let latest = latest_windows(v, t);
     // The refit's matrix only when a feature model is champion.
@@ -341,6 +380,10 @@ pub fn revenue(
         .map_err(|e| Error::quality(format!("refitting the revenue champion: {e}")))
     };
     let champion = match report.champion.as_str() {
+        "btyd_level" => RevenueChampion::BtydLevel {
+            level: btyd_level(&latest)
+                .map_err(|e| Error::quality(format!("the BTYD revenue level: {e}")))?,
+        },
         "glm" => RevenueChampion::Glm { model: refit()? },
         "blend" => RevenueChampion::Blend { model: refit()? },
         _ => RevenueChampion::Btyd,

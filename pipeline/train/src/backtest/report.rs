@@ -18,6 +18,10 @@ pub struct ChurnMetrics {
     pub pr_auc: f64,
     /// Only for scores that are probabilities.
     pub brier: Option<f64>,
+    /// Expected calibration error over 10 equal-count bins (probabilities
+    /// only; [`metrics::expected_calibration_error`]).
+    #[serde(default)]
+    pub ece: Option<f64>,
     pub calibration: Option<Vec<CalibrationBin>>,
     /// The ROC curve, thinned to at most [`CURVE_POINTS`] points.
     #[serde(default)]
@@ -39,6 +43,10 @@ pub struct RevenueMetrics {
     pub top_decile_capture: f64,
     pub decile_mape: f64,
     pub decile_mape_deciles_left_out: usize,
+    /// The champion rule's decile error: every decile counts
+    /// ([`metrics::decile_wape`]).
+    #[serde(default)]
+    pub decile_wape: f64,
     pub total_predicted: f64,
     pub total_actual: f64,
     pub total_ratio: f64,
@@ -64,6 +72,11 @@ pub(super) fn churn_metrics(
         } else {
             None
         },
+        ece: if is_probability {
+            Some(metrics::expected_calibration_error(labels, score)?)
+        } else {
+            None
+        },
         calibration: if is_probability {
             Some(metrics::calibration_by_decile(labels, score)?)
         } else {
@@ -86,6 +99,7 @@ pub(super) fn revenue_metrics(
         top_decile_capture: metrics::top_decile_capture(y, pred)?,
         decile_mape: mape.mape,
         decile_mape_deciles_left_out: mape.deciles_left_out,
+        decile_wape: metrics::decile_wape(y, pred)?,
         total_predicted: pred.iter().sum(),
         total_actual: y.iter().sum(),
         total_ratio: metrics::total_ratio(y, pred)?,
@@ -161,6 +175,11 @@ pub enum ChurnChampion {
 pub enum RevenueChampion {
     /// BG/NBD expected order days x Gamma-Gamma expected value.
     Btyd,
+    /// The BTYD prediction times the revenue level (actual over BTYD's
+    /// prediction) of the latest windows whose outcome is known.
+    BtydLevel {
+        level: f64,
+    },
     Glm {
         model: RevenueModel,
     },
@@ -182,6 +201,34 @@ pub(super) fn pick<M>(cands: &[Candidate<M>], better: impl Fn(&M, &M) -> bool) -
         }
     }
     best.map(|c| c.name.clone())
+}
+
+/// ROC AUC differences below this are not taken to tell two churn
+/// candidates apart (docs/models.md, "Champion").
+pub const CHURN_AUC_MARGIN: f64 = 0.005;
+
+/// The churn champion: of the eligible candidates whose ROC AUC is within
+/// [`CHURN_AUC_MARGIN`] of the best, the one with the lowest Brier score
+/// (a score without one counts as the worst); earlier candidates win ties.
+pub(super) fn pick_churn(cands: &[Candidate<ChurnMetrics>]) -> Option<String> {
+    let best = cands
+        .iter()
+        .filter(|c| c.eligible)
+        .filter_map(|c| c.metrics.as_ref())
+        .map(|m| m.roc_auc)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let brier = |m: &ChurnMetrics| m.brier.unwrap_or(f64::INFINITY);
+    pick(cands, |a, b| {
+        let (a_in, b_in) = (
+            a.roc_auc >= best - CHURN_AUC_MARGIN,
+            b.roc_auc >= best - CHURN_AUC_MARGIN,
+        );
+        match (a_in, b_in) {
+            (true, false) => true,
+            (false, true) | (false, false) => false,
+            (true, true) => brier(a) < brier(b),
+        }
+    })
 }
 
 pub(super) fn candidate<M>(
@@ -224,5 +271,61 @@ pub(super) fn new_report<M>(
         skipped_windows: Vec::new(),
         candidates: Vec::new(),
         champion: champion.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn churn(
+        name: &str,
+        eligible: bool,
+        roc_auc: f64,
+        brier: Option<f64>,
+    ) -> Candidate<ChurnMetrics> {
+        Candidate {
+            name: name.into(),
+            role: "feature_model".into(),
+            metrics: Some(ChurnMetrics {
+                customers: 100,
+                churn_rate: 0.5,
+                roc_auc,
+                pr_auc: 0.5,
+                brier,
+                ece: None,
+                calibration: None,
+                roc_curve: Vec::new(),
+                gains: Vec::new(),
+            }),
+            error: None,
+            eligible,
+        }
+    }
+
+    #[test]
+    fn the_churn_champion_is_the_best_brier_among_the_near_best_auc() {
+        // Best AUC 0.800: within 0.005 are a (0.796) and c (0.800); a has
+        // the lower Brier. b (0.790) has the lowest Brier but is out of the
+        // margin; the baseline d is not eligible.
+        let cands = [
+            churn("a", true, 0.796, Some(0.150)),
+            churn("b", true, 0.790, Some(0.100)),
+            churn("c", true, 0.800, Some(0.160)),
+            churn("d", false, 0.900, Some(0.050)),
+        ];
+        assert_eq!(pick_churn(&cands).as_deref(), Some("a"));
+        // A score without a Brier loses to any near-best probability.
+        let cands = [
+            churn("x", true, 0.800, None),
+            churn("y", true, 0.799, Some(0.2)),
+        ];
+        assert_eq!(pick_churn(&cands).as_deref(), Some("y"));
+        // Ties on both: the earlier candidate.
+        let cands = [
+            churn("p", true, 0.8, Some(0.1)),
+            churn("q", true, 0.8, Some(0.1)),
+        ];
+        assert_eq!(pick_churn(&cands).as_deref(), Some("p"));
     }
 }
