@@ -22,6 +22,9 @@ use fidelis_core::config::ConfigFile;
 use fidelis_storage::layout::{Layout, Step};
 use fidelis_storage::{Location, ParquetSink};
 
+mod common;
+use common::Cases;
+
 const CHANNELS: [&str; 4] = [
     "consent_email",
     "consent_sms",
@@ -32,22 +35,7 @@ const CHANNELS: [&str; 4] = [
 /// One input row: customer index, signup day (None: unknown), consents.
 type Row = (u8, Option<u8>, [Option<bool>; 4]);
 
-/// splitmix64: a small, well-mixed generator for the cases.
-struct Cases(u64);
-
 impl Cases {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// 1 to 24 rows of up to 6 customers, each consent true, false or null.
     fn rows(&mut self) -> Vec<Row> {
         let n = 1 + self.below(24);

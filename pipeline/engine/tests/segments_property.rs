@@ -25,6 +25,9 @@ use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use datafusion::prelude::SessionContext;
 use fidelis_core::marketing::SegmentsConfig;
 
+mod common;
+use common::Cases;
+
 /// One customer's values: has an order day, recency, order days, net
 /// revenue, CLV (None: no CLV), churn probability.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,21 +50,7 @@ type Out = (
     Option<String>,
 );
 
-struct Cases(u64);
-
 impl Cases {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// 1 to 300 customers; each value from a handful, skewed towards the
     /// smallest (most customers order once).
     fn customers(&mut self) -> Vec<Values> {

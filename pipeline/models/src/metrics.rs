@@ -252,9 +252,14 @@ fn decile_of(i: usize, n: usize) -> usize {
 /// out. Needs `N >= 10` (every decile non-empty) and at least one usable
 /// decile.
 pub fn decile_mape(y: &[f64], pred: &[f64]) -> Result<DecileMape> {
-    let deciles = revenue_by_decile(y, pred)?;
+    decile_mape_of(&revenue_by_decile(y, pred)?)
+}
+
+/// [`decile_mape`] from the deciles of [`revenue_by_decile`] (computed once
+/// for every decile metric).
+pub fn decile_mape_of(deciles: &[RevenueDecile]) -> Result<DecileMape> {
     let (mut sum, mut used, mut left) = (0.0, 0, 0);
-    for d in &deciles {
+    for d in deciles {
         if d.mean_actual > 0.0 {
             sum += (d.mean_predicted - d.mean_actual).abs() / d.mean_actual;
             used += 1;
@@ -281,8 +286,12 @@ pub fn decile_mape(y: &[f64], pred: &[f64]) -> Result<DecileMape> {
 /// too (over-predicting there costs what it over-predicts), weighted by
 /// its share of the revenue. Needs `N >= 10` and a positive total.
 pub fn decile_wape(y: &[f64], pred: &[f64]) -> Result<f64> {
-    let deciles = revenue_by_decile(y, pred)?;
-    let total: f64 = y.iter().sum();
+    decile_wape_of(&revenue_by_decile(y, pred)?, y.iter().sum())
+}
+
+/// [`decile_wape`] from the deciles of [`revenue_by_decile`] and the total
+/// actual value `total` (computed once for every decile metric).
+pub fn decile_wape_of(deciles: &[RevenueDecile], total: f64) -> Result<f64> {
     if total <= 0.0 {
         return Err(ModelError::invalid("y", "the total actual value is <= 0"));
     }
@@ -595,12 +604,15 @@ pub fn calibration_by_decile(labels: &[bool], probs: &[f64]) -> Result<Vec<Calib
 /// ties): `sum_k n_k / N |mean p_k - observed rate_k|`. 0 for a perfectly
 /// calibrated prediction. Needs `N >= 10`.
 pub fn expected_calibration_error(labels: &[bool], probs: &[f64]) -> Result<f64> {
-    let bins = calibration_by_decile(labels, probs)?;
-    let n = labels.len() as f64;
-    Ok(bins
-        .iter()
-        .map(|b| b.n as f64 / n * (b.mean_predicted - b.observed_rate).abs())
-        .sum())
+    Ok(calibration_error_of(&calibration_by_decile(labels, probs)?))
+}
+
+/// [`expected_calibration_error`] from the bins of [`calibration_by_decile`].
+pub fn calibration_error_of(bins: &[CalibrationBin]) -> f64 {
+    let n: usize = bins.iter().map(|b| b.n).sum();
+    bins.iter()
+        .map(|b| b.n as f64 / n as f64 * (b.mean_predicted - b.observed_rate).abs())
+        .sum()
 }
 
 #[cfg(test)]

@@ -278,7 +278,8 @@ pub fn churn(
 }
 
 /// The revenue level of the BTYD prediction on windows whose outcome is
-/// known: actual over predicted revenue, summed over their buyers. The
+/// known: actual over predicted revenue, summed over their buyers (the
+/// error names the windows). The
 /// `btyd_level` candidate multiplies BTYD by the level of the training
 /// windows, and its champion by that of the latest windows.
 fn btyd_level(windows: &[Fitted<'_>]) -> std::result::Result<f64, fidelis_models::ModelError> {
@@ -300,7 +301,12 @@ fn btyd_level(windows: &[Fitted<'_>]) -> std::result::Result<f64, fidelis_models
         Err(fidelis_models::ModelError::InvalidInput {
             field: "revenue".into(),
             rule: format!(
-                "no usable revenue level: actual {actual} over BTYD's {predicted} on the training windows"
+                "no usable revenue level: actual {actual} over BTYD's {predicted} on the windows as of {}",
+                windows
+                    .iter()
+                    .map(|f| f.w.as_of.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     }

@@ -62,6 +62,11 @@ pub(super) fn churn_metrics(
 ) -> std::result::Result<ChurnMetrics, ModelError> {
     let n = labels.len();
     let churn_rate = labels.iter().filter(|c| **c).count() as f64 / n.max(1) as f64;
+    let calibration = if is_probability {
+        Some(metrics::calibration_by_decile(labels, score)?)
+    } else {
+        None
+    };
     Ok(ChurnMetrics {
         customers: n,
         churn_rate,
@@ -72,16 +77,8 @@ pub(super) fn churn_metrics(
         } else {
             None
         },
-        ece: if is_probability {
-            Some(metrics::expected_calibration_error(labels, score)?)
-        } else {
-            None
-        },
-        calibration: if is_probability {
-            Some(metrics::calibration_by_decile(labels, score)?)
-        } else {
-            None
-        },
+        ece: calibration.as_deref().map(metrics::calibration_error_of),
+        calibration,
         roc_curve: metrics::roc_curve(labels, score, CURVE_POINTS)?,
         gains: metrics::gains_by_decile(labels, score)?,
     })
@@ -91,7 +88,9 @@ pub(super) fn revenue_metrics(
     y: &[f64],
     pred: &[f64],
 ) -> std::result::Result<RevenueMetrics, ModelError> {
-    let mape = metrics::decile_mape(y, pred)?;
+    let deciles = metrics::revenue_by_decile(y, pred)?;
+    let mape = metrics::decile_mape_of(&deciles)?;
+    let total_actual: f64 = y.iter().sum();
     Ok(RevenueMetrics {
         customers: y.len(),
         spearman: metrics::spearman(y, pred)?,
@@ -99,11 +98,11 @@ pub(super) fn revenue_metrics(
         top_decile_capture: metrics::top_decile_capture(y, pred)?,
         decile_mape: mape.mape,
         decile_mape_deciles_left_out: mape.deciles_left_out,
-        decile_wape: metrics::decile_wape(y, pred)?,
+        decile_wape: metrics::decile_wape_of(&deciles, total_actual)?,
         total_predicted: pred.iter().sum(),
-        total_actual: y.iter().sum(),
+        total_actual,
         total_ratio: metrics::total_ratio(y, pred)?,
-        deciles: metrics::revenue_by_decile(y, pred)?,
+        deciles,
     })
 }
 
