@@ -165,6 +165,109 @@ fn champion_beats_the_baselines_on_the_truth_and_revenue_adds_up() {
     );
 }
 
+/// A short history (docs/models.md, "Short histories"): 200 days of the
+/// sample's orders before the run date are between `h + 30` and `2h + 30`
+/// for the 90-day horizons, so their one window at `D - 90` is split by the
+/// documented hash of the customer id, the feature models train on one half
+/// and are validated on the other; the 365-day horizon (less than `h + 30`)
+/// keeps the BTYD fallback with its reason.
+#[test]
+fn a_short_history_trains_feature_models_on_a_customer_split() {
+    use sha2::{Digest, Sha256};
+    const SHORT: &str = "2024-06-10";
+    const CUTOFF: &str = "2024-03-12";
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = sample_config(
+        dir.path(),
+        "\n[models]\nmin_churn_auc = 0.0\nmin_revenue_gini = 0.0\n",
+    );
+    let o = run(&[
+        "run",
+        "--config",
+        &cfg.to_string_lossy(),
+        "--run-date",
+        SHORT,
+    ]);
+    assert_exit(&o, 0);
+    let out = dir.path().join("out");
+    let staged = support::staged(&out, SHORT, "train");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(staged.join("models/metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    let history = metrics["history_days"].as_f64().expect("history");
+    assert!((120.0..210.0).contains(&history), "{history} days");
+
+    // The validation half, by an independent computation of the rule: the
+    // buyers at the cutoff whose SHA-256("fidelis-split:" || id) starts
+    // with a bit 1.
+    let features = read_parquet_dir(
+        &support::staged_table(&out, SHORT, "features", "features").join(format!("as_of={CUTOFF}")),
+    );
+    let table = FeatureTable::from_batches(&features, "features").expect("features");
+    let buyers = table.buyers();
+    let held_out = buyers
+        .iter()
+        .filter(|&&i| {
+            let d = Sha256::digest(format!("fidelis-split:{}", table.ids[i]).as_bytes());
+            d[0] >= 0x80
+        })
+        .count();
+    assert!(
+        held_out > 100 && held_out < buyers.len() - 100,
+        "{held_out} of {} buyers held out",
+        buyers.len()
+    );
+
+    let targets = std::iter::once(&metrics["churn"]).chain(
+        metrics["revenue"]
+            .as_array()
+            .expect("revenue")
+            .iter()
+            .filter(|t| t["horizon_days"] == 90),
+    );
+    for t in targets {
+        assert_eq!(t["validation_scheme"], "customer_split", "{t}");
+        assert!(t["fallback"].is_null(), "{t}");
+        assert_eq!(t["train_as_of"], serde_json::json!([CUTOFF]), "{t}");
+        assert_eq!(t["validation_as_of"], CUTOFF, "{t}");
+        let cands = t["candidates"].as_array().expect("candidates");
+        for c in cands {
+            let n = c["metrics"]["customers"].as_u64();
+            assert_eq!(n, Some(held_out as u64), "{}: {c}", t["target"]);
+        }
+        // The feature models were trained and validated.
+        let feature_model = if t["target"] == "churn_90d" {
+            "logistic"
+        } else {
+            "glm"
+        };
+        assert!(
+            cands
+                .iter()
+                .any(|c| c["name"] == feature_model && c["metrics"].is_object()),
+            "{t}"
+        );
+        if t["champion"] != "bgnbd" && t["champion"] != "btyd" {
+            assert_eq!(t["refit_as_of"], serde_json::json!([CUTOFF]), "{t}");
+        }
+    }
+    let long = metrics["revenue"]
+        .as_array()
+        .expect("revenue")
+        .iter()
+        .find(|t| t["horizon_days"] == 365)
+        .expect("365-day target");
+    assert_eq!(long["validation_scheme"], "btyd_only", "{long}");
+    let why = long["fallback"].as_str().expect("fallback");
+    assert!(why.contains("h + 30"), "{why}");
+    // The report says how the split target was validated.
+    let report =
+        std::fs::read_to_string(support::staged(&out, SHORT, "report").join("reports/report.html"))
+            .expect("report");
+    assert!(report.contains("split by a fixed hash"), "report");
+}
+
 /// Every column of a features table as text, by customer.
 fn rows_as_text(
     batches: &[arrow::array::RecordBatch],

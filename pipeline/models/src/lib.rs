@@ -117,6 +117,7 @@
 //! (p ≈ 14.3, γ ≈ 7.3). See `tests/cdnow.rs` for all reproduced values.
 
 pub mod bgnbd;
+pub mod calibration;
 pub mod churn;
 pub mod clv;
 pub mod error;
@@ -133,7 +134,11 @@ mod sampling;
 pub mod summary;
 
 pub use bgnbd::{BgNbd, BgNbdFit, MbgNbd, MbgNbdFit};
-pub use churn::{ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams};
+pub use calibration::Platt;
+pub use churn::{
+    ForestChurnModel, ForestParams, L2Choice, L2Score, LogisticChurnModel, LogisticParams,
+    choose_l2,
+};
 pub use clv::{ClvConfig, ClvEstimate, customer_lifetime_value};
 pub use error::{ModelError, Result};
 pub use features::{ColumnTransform, FeatureMatrix, Preprocessor};

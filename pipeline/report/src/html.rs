@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use fidelis_models::metrics::{Psi, psi};
-use fidelis_train::backtest::{Candidate, TargetReport};
+use fidelis_train::backtest::{Candidate, TargetReport, ValidationScheme};
 
 use crate::data::ReportData;
 use crate::svg::{Series, esc, grouped_bars, hbars, heatmap, line_chart, pct, short};
@@ -224,19 +224,50 @@ fn features(d: &ReportData) -> String {
 }
 
 fn target_notes<M>(s: &mut String, t: &TargetReport<M>) {
-    let _ = write!(
-        s,
-        "<p>Trained on cutoffs {}; validated out of time at {}; champion refitted on {}.</p>",
-        esc(&t.train_as_of.join(", ")),
-        esc(t.validation_as_of.as_deref().unwrap_or("–")),
-        esc(&if t.refit_as_of.is_empty() {
-            "the run date (probabilistic model)".to_string()
-        } else {
-            t.refit_as_of.join(", ")
-        })
-    );
+    let refit = if t.refit_as_of.is_empty() {
+        "the run date (probabilistic model)".to_string()
+    } else {
+        t.refit_as_of.join(", ")
+    };
+    let valid = t.validation_as_of.as_deref().unwrap_or("–");
+    if t.validation_scheme == ValidationScheme::CustomerSplit {
+        let _ = write!(
+            s,
+            "<p>Too short a history for a training window before the validation window: the customers of the window at {} were split by a fixed hash of their id, trained on one half and validated on the other; champion refitted on the whole window ({}).</p>",
+            esc(valid),
+            esc(&refit)
+        );
+    } else {
+        let _ = write!(
+            s,
+            "<p>Trained on cutoffs {}; validated out of time at {}; champion refitted on {}.</p>",
+            esc(&t.train_as_of.join(", ")),
+            esc(valid),
+            esc(&refit)
+        );
+    }
     if let Some(f) = &t.fallback {
         note(s, &format!("fallback: {f}"));
+    }
+    if let Some(c) = &t.calibration {
+        note(
+            s,
+            &format!(
+                "{} calibrated by Platt scaling on {} predictions of the window at {}: on validation Brier {:.4} -> {:.4}, ECE {:.4} -> {:.4}; {}",
+                c.champion,
+                c.predictions.replace('_', " "),
+                c.fitted_on,
+                c.validation_brier_before,
+                c.validation_brier_after,
+                c.validation_ece_before,
+                c.validation_ece_after,
+                if c.applied {
+                    "churn_probability is the calibrated probability"
+                } else {
+                    "not applied (it raised the validation Brier score)"
+                }
+            ),
+        );
     }
     for w in &t.skipped_windows {
         note(s, &format!("window left out: {w}"));

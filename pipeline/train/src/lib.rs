@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use fidelis_core::{Error, Result};
 use fidelis_models::clv::discounted_transactions;
-use fidelis_models::{ClvConfig, Customer, LogisticChurnModel};
+use fidelis_models::{ClvConfig, Customer, LogisticChurnModel, Platt};
 
 use backtest::{
     ChurnChampion, ChurnMetrics, RevenueChampion, RevenueMetrics, TargetReport, TrainParams,
@@ -51,6 +51,10 @@ pub struct ChurnArtifact {
     /// whichever model is champion; `None` when there was no feature-model
     /// backtest.
     pub explainer: Option<LogisticChurnModel>,
+    /// The Platt map applied to the champion's probability, when its check
+    /// on validation held (`metrics.json`'s `churn.calibration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Platt>,
 }
 
 /// The revenue model of one horizon.
@@ -172,6 +176,11 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
             horizon_days: c.horizon_days,
             champion: churn_champion,
             explainer,
+            calibration: churn_report
+                .calibration
+                .as_ref()
+                .filter(|c| c.applied)
+                .map(|c| c.platt),
         },
         revenue,
         clv: inputs.clv,
@@ -300,6 +309,13 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
                 .map(|(l, &i)| Some(churn_btyd[i].map_or(l, |b| 0.5 * (l + b.p_no_order))))
                 .collect())
         })?,
+    };
+    let churn_probability = match &set.churn.calibration {
+        Some(platt) => churn_probability
+            .into_iter()
+            .map(|p| p.map(|p| platt.apply(p)))
+            .collect(),
+        None => churn_probability,
     };
     let top_reasons = match &set.churn.explainer {
         Some(model) => by_chunks(n, |rows| {

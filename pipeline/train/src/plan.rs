@@ -5,7 +5,9 @@
 //! `D - h` (its labels end at `D`) and the training cutoffs are `D - 2h`,
 //! `D - 3h`, ... (at most `models.training_windows`, most recent first).
 //! A cutoff is used only when the order history behind it reaches
-//! [`MIN_HISTORY_DAYS`].
+//! [`MIN_HISTORY_DAYS`] (30 days): with `h + 30` to `2h + 30` days of history
+//! that is the validation cutoff alone, whose window the backtest splits by
+//! customer ([`crate::backtest::ValidationScheme`]).
 
 use std::collections::BTreeSet;
 
@@ -104,29 +106,52 @@ mod tests {
 
     #[test]
     fn a_short_history_has_no_cutoff() {
-        // 179 days: a 90-day horizon needs 90 + 90 for its validation cutoff.
-        let (train, valid) = cutoffs(d("2026-11-22"), 90, 179.0, 4).expect("cutoffs");
+        use crate::backtest::ValidationScheme;
+        // 119 days: a 90-day horizon needs 90 + 30 for its validation cutoff.
+        let (train, valid) = cutoffs(d("2026-11-22"), 90, 119.0, 4).expect("cutoffs");
         assert!(train.is_empty());
         assert_eq!(valid, None);
-        // Exactly 180: validation at D - 90, no training window yet (2h + 90 = 270).
-        let (train, valid) = cutoffs(d("2026-11-22"), 90, 180.0, 4).expect("cutoffs");
+        assert_eq!(ValidationScheme::of(119.0, 90), ValidationScheme::BtydOnly);
+        // Exactly 120: validation at D - 90, no training window yet
+        // (2h + 30 = 210): that one window is split by customer.
+        let (train, valid) = cutoffs(d("2026-11-22"), 90, 120.0, 4).expect("cutoffs");
         assert!(train.is_empty());
         assert_eq!(valid, Some(d("2026-08-24")));
+        assert_eq!(
+            ValidationScheme::of(120.0, 90),
+            ValidationScheme::CustomerSplit
+        );
+        assert_eq!(
+            ValidationScheme::of(209.0, 90),
+            ValidationScheme::CustomerSplit
+        );
+        // 210: the first training window, at D - 180 with 30 days behind it.
+        let (train, _) = cutoffs(d("2026-11-22"), 90, 210.0, 4).expect("cutoffs");
+        assert_eq!(train, vec![d("2026-05-26")]);
+        assert_eq!(ValidationScheme::of(210.0, 90), ValidationScheme::OutOfTime);
+        // CDNOW nine months after the first order (the case): 272
+        // days, 92-day horizon: out of time (2h + 30 = 214), not BTYD only.
+        assert_eq!(ValidationScheme::of(272.0, 92), ValidationScheme::OutOfTime);
     }
 
     #[test]
     fn training_windows_step_back_one_horizon_each_as_far_as_history_allows() {
-        // 500 days: k h + 90 <= 500 for k = 2, 3, 4 (270, 360, 450), not 5 (540).
+        // 500 days: k h + 30 <= 500 for k = 2..5 (210, 300, 390, 480), not 6 (570).
         let (train, valid) = cutoffs(d("2026-11-22"), 90, 500.0, 10).expect("cutoffs");
         assert_eq!(valid, Some(d("2026-08-24")));
         assert_eq!(
             train,
-            vec![d("2026-05-26"), d("2026-02-25"), d("2025-11-27")]
+            vec![
+                d("2026-05-26"),
+                d("2026-02-25"),
+                d("2025-11-27"),
+                d("2025-08-29")
+            ]
         );
         // At most `windows` of them, most recent first.
         let (train, _) = cutoffs(d("2026-11-22"), 90, 500.0, 2).expect("cutoffs");
         assert_eq!(train, vec![d("2026-05-26"), d("2026-02-25")]);
-        // A 365-day horizon on the same history: validation only (455 <= 500 < 820).
+        // A 365-day horizon on the same history: validation only (395 <= 500 < 760).
         let (train, valid) = cutoffs(d("2026-11-22"), 365, 500.0, 4).expect("cutoffs");
         assert!(train.is_empty());
         assert_eq!(valid, Some(d("2025-11-22")));
@@ -150,6 +175,7 @@ mod tests {
         assert_eq!(
             pairs,
             vec![
+                ("2025-08-29".to_string(), 90),
                 ("2025-11-22".to_string(), 365),
                 ("2025-11-27".to_string(), 90),
                 ("2026-02-25".to_string(), 90),
@@ -158,7 +184,7 @@ mod tests {
             ]
         );
         // Features once per cutoff, whichever horizons share it.
-        assert_eq!(plan.feature_cutoffs.len(), 5);
+        assert_eq!(plan.feature_cutoffs.len(), 6);
         assert_eq!(plan.history_days, 500.0);
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use fidelis_core::{Error, RunDate};
 use fidelis_storage::{Location, read_parquet_columns};
-use fidelis_train::backtest::Window;
+use fidelis_train::backtest::{TargetReport, ValidationScheme, Window};
 use fidelis_train::plan::{FeaturePlan, cutoffs};
 use fidelis_train::table::{FeatureTable, LabelTable};
 use fidelis_train::{ClvSettings, TargetWindows, TrainInputs, TrainReport};
@@ -151,6 +151,18 @@ pub(super) async fn stage(ctx: &RunContext) -> anyhow::Result<()> {
     ctx.record_duration(started).await
 }
 
+/// How a target was validated, when not out of time.
+fn print_scheme<M>(t: &TargetReport<M>) {
+    if let Some(f) = &t.fallback {
+        println!("  fallback: {f}");
+    } else if t.validation_scheme == ValidationScheme::CustomerSplit {
+        println!(
+            "  short history: the window at {} split by customer into training and validation halves",
+            t.validation_as_of.as_deref().unwrap_or("-")
+        );
+    }
+}
+
 fn print_report(r: &TrainReport) {
     println!(
         "models for {} (version {}), {:.0} days of history",
@@ -158,8 +170,25 @@ fn print_report(r: &TrainReport) {
     );
     let c = &r.churn;
     println!("{}: champion {}", c.target, c.champion);
-    if let Some(f) = &c.fallback {
-        println!("  fallback: {f}");
+    print_scheme(c);
+    if let Some(l2) = &c.logistic_l2 {
+        println!(
+            "  logistic L2 penalty {} per row (cross-validated on {} training rows, {} customer folds)",
+            l2.l2_per_row, l2.rows, l2.folds
+        );
+    }
+    if let Some(cal) = &c.calibration {
+        println!(
+            "  {} calibrated (Platt, {} predictions at {}): validation Brier {:.4} -> {:.4}, ECE {:.4} -> {:.4}{}",
+            cal.champion,
+            cal.predictions.replace('_', " "),
+            cal.fitted_on,
+            cal.validation_brier_before,
+            cal.validation_brier_after,
+            cal.validation_ece_before,
+            cal.validation_ece_after,
+            if cal.applied { "" } else { " (not applied)" }
+        );
     }
     for cand in &c.candidates {
         match &cand.metrics {
@@ -180,9 +209,7 @@ fn print_report(r: &TrainReport) {
     }
     for t in &r.revenue {
         println!("{}: champion {}", t.target, t.champion);
-        if let Some(f) = &t.fallback {
-            println!("  fallback: {f}");
-        }
+        print_scheme(t);
         for cand in &t.candidates {
             match &cand.metrics {
                 Some(m) => println!(

@@ -106,7 +106,10 @@ use forest::*;
 pub use forest::{ForestChurnModel, ForestParams};
 #[allow(unused_imports)]
 use logistic::*;
-pub use logistic::{LogisticChurnModel, LogisticParams};
+pub use logistic::{
+    L2_FOLDS, L2_GRID, L2_MAX_ROWS, L2Choice, L2Score, LogisticChurnModel, LogisticParams,
+    choose_l2,
+};
 pub(crate) use logistic::{check_coefficients, original_scale};
 
 pub(super) const LOGIT: &str = "churn logistic regression";

@@ -12,10 +12,13 @@
 //!   window whose outcome is known, and that refit is what scores the run
 //!   date.
 //!
-//! With less than `2h + 90` days of order history before `D` there is no
-//! train window with 90 days of history behind it: the target falls back to
-//! the BTYD models (validated on `(C2, D]` when `C2` has 90 days of history
-//! behind it) and its report says so.
+//! A cutoff needs [`MIN_HISTORY_DAYS`] (30) days of order history behind it.
+//! With `h + 30` to `2h + 30` days of history before `D` there is no
+//! training window before `C2`: the customers of the window at `C2` are
+//! split by a fixed hash of their id into a training and a validation half
+//! ([`ValidationScheme::CustomerSplit`]), and the champion is refitted on
+//! the whole window. With less than `h + 30` days the target falls back to
+//! the BTYD models and its report says so.
 //!
 //! Split by concern: [`windows`] (a window, its population, its BTYD fit,
 //! pooled training windows), [`design`] (the design matrix that scoring
@@ -24,24 +27,28 @@
 
 use fidelis_core::{Error, Result};
 use fidelis_models::{
-    ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams, RevenueModel, RevenueParams,
+    FeatureMatrix, ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams,
+    RevenueModel, RevenueParams, choose_l2,
 };
 
 use crate::btyd::BtydPrediction;
 
+pub mod calibrate;
 pub mod design;
 pub mod report;
 pub mod windows;
 
+pub use calibrate::ChampionCalibration;
 pub use design::{BTYD_FEATURES, design_matrix, feature_names};
 pub use report::{
     CURVE_POINTS, Candidate, ChurnChampion, ChurnMetrics, RevenueChampion, RevenueMetrics,
     TargetReport,
 };
-pub use windows::{MIN_HISTORY_DAYS, Window};
+pub use windows::{MIN_HISTORY_DAYS, ValidationScheme, Window, in_training_half};
 
+use calibrate::{Scorer, calibrate};
 use report::{candidate, churn_metrics, new_report, pick, pick_churn, revenue_metrics};
-use windows::{Fitted, btyd_of, fit_all, fitted, latest_windows, pooled};
+use windows::{Fitted, btyd_of, fit_all, fitted, fold_keys, latest_windows, pooled, split_halves};
 
 /// Settings of the feature models (from the job config).
 #[derive(Debug, Clone)]
@@ -78,12 +85,13 @@ impl TrainParams {
 }
 
 /// The validation window fitted, or `None` with the reason in the report's
-/// `fallback`.
+/// `fallback`; with a [`ValidationScheme::CustomerSplit`] also the training
+/// half of the same window (the validation window is then its other half).
 fn fit_validation<'a, M>(
     report: &mut TargetReport<M>,
     valid: Option<Window<'a>>,
     h: f64,
-) -> Option<Fitted<'a>> {
+) -> Option<(Fitted<'a>, Option<Fitted<'a>>)> {
     let Some(valid) = valid else {
         report
             .fallback
@@ -91,7 +99,11 @@ fn fit_validation<'a, M>(
         return None;
     };
     match fitted(valid, h) {
-        Ok(v) => Some(v),
+        Ok(v) if report.validation_scheme == ValidationScheme::CustomerSplit => {
+            let (t, v) = split_halves(v);
+            Some((v, Some(t)))
+        }
+        Ok(v) => Some((v, None)),
         Err(e) => {
             report.fallback = Some(format!(
                 "validation window {}: {}",
@@ -105,16 +117,22 @@ fn fit_validation<'a, M>(
 
 /// The training windows that could be fitted (most recent first) and the
 /// feature names of the newest, or `None` when the target falls back (the
-/// report says why).
+/// report says why). A split window's training half is the one training
+/// window.
 fn fit_training<'a, M>(
     report: &mut TargetReport<M>,
     train: &[Window<'a>],
+    half: Option<Fitted<'a>>,
     h: f64,
 ) -> Option<(Vec<Fitted<'a>>, Vec<String>)> {
-    if train.is_empty() || report.fallback.is_some() {
+    if report.fallback.is_some() {
         return None;
     }
-    let t = fit_all(train, h, &mut report.skipped_windows);
+    let t = match half {
+        Some(half) => vec![half],
+        None if train.is_empty() => return None,
+        None => fit_all(train, h, &mut report.skipped_windows),
+    };
     report.train_as_of = t.iter().map(|f| f.w.as_of.to_string()).collect();
     let Some(newest) = t.first() else {
         report.fallback = Some("no training window could be fitted".into());
@@ -122,6 +140,18 @@ fn fit_training<'a, M>(
     };
     let names = feature_names(newest.w.features, &newest.pop.rows);
     Some((t, names))
+}
+
+/// The cutoffs of the windows a champion was refitted on, each once (both
+/// halves of a split window are one cutoff).
+fn refit_cutoffs(latest: &[Fitted<'_>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in latest {
+        if !out.iter().any(|c| c == f.w.as_of) {
+            out.push(f.w.as_of.to_string());
+        }
+    }
+    out
 }
 
 /// Runs one model fit and logs its time and rows (the train stage's
@@ -163,7 +193,7 @@ pub fn churn(
         valid,
         "bgnbd",
     );
-    let Some(v) = fit_validation(&mut report, valid, h) else {
+    let Some((v, half)) = fit_validation(&mut report, valid, h) else {
         return Ok((report, ChurnChampion::Bgnbd, None));
     };
     let y = &v.pop.churned;
@@ -182,14 +212,34 @@ pub fn churn(
         false,
         churn_metrics(y, &recency, false),
     ));
-    let Some((t, names)) = fit_training(&mut report, train, h) else {
+    let Some((t, names)) = fit_training(&mut report, train, half, h) else {
         return Ok((report, ChurnChampion::Bgnbd, None));
     };
     let (xt, yt, _) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
 
+    // The penalty, chosen on the training windows alone (customer folds):
+    // the validation labels never reach it. Without a choice (a fold with
+    // one class) the default penalty stays.
+    let keys = fold_keys(&t);
+    let logistic_params = match timed(&report.target, "logistic penalty", yt.len(), || {
+        choose_l2(&xt, &yt, &keys, &params.logistic)
+    }) {
+        Ok(choice) => {
+            let p = LogisticParams {
+                l2_per_row: Some(choice.l2_per_row),
+                ..params.logistic.clone()
+            };
+            report.logistic_l2 = Some(choice);
+            p
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "logistic penalty search failed: default penalty");
+            params.logistic.clone()
+        }
+    };
     let logistic = timed(&report.target, "logistic", yt.len(), || {
-        LogisticChurnModel::fit(&xt, &yt, &params.logistic)
+        LogisticChurnModel::fit(&xt, &yt, &logistic_params)
     });
     let logistic_p = logistic
         .as_ref()
@@ -204,33 +254,60 @@ pub fn churn(
     let forest = timed(&report.target, "forest", yt.len(), || {
         ForestChurnModel::fit(&xt, &yt, &params.forest)
     });
+    let forest_p = forest
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|m| m.predict_proba(&xv));
     report.candidates.push(candidate(
         "forest",
         "feature_model",
         true,
-        forest
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|m| m.predict_proba(&xv))
-            .and_then(|p| churn_metrics(y, &p, true)),
+        forest_p.clone().and_then(|p| churn_metrics(y, &p, true)),
     ));
+    let blend_p = logistic_p.clone().map(|p| {
+        p.iter()
+            .zip(&bg)
+            .map(|(a, b)| 0.5 * (a + b))
+            .collect::<Vec<f64>>()
+    });
     report.candidates.push(candidate(
         "blend",
         "blend",
         true,
-        logistic_p.and_then(|p| {
-            let b: Vec<f64> = p.iter().zip(&bg).map(|(a, b)| 0.5 * (a + b)).collect();
-            churn_metrics(y, &b, true)
-        }),
+        blend_p.clone().and_then(|b| churn_metrics(y, &b, true)),
     ));
     report.champion = pick_churn(&report.candidates).unwrap_or_else(|| "bgnbd".into());
 
+    // Calibrate the champion on held-out predictions of the newest training
+    // window; checked on validation (a failure keeps the raw probability).
+    let fit_logistic = |x: &FeatureMatrix, y: &[bool], xn: &FeatureMatrix| {
+        LogisticChurnModel::fit(x, y, &logistic_params)?.predict_proba(xn)
+    };
+    let fit_forest = |x: &FeatureMatrix, y: &[bool], xn: &FeatureMatrix| {
+        ForestChurnModel::fit(x, y, &params.forest)?.predict_proba(xn)
+    };
+    let chosen = match report.champion.as_str() {
+        "bgnbd" => Some((Scorer::Bgnbd, Ok(bg.clone()))),
+        "logistic" => Some((Scorer::Model(&fit_logistic), logistic_p)),
+        "forest" => Some((Scorer::Model(&fit_forest), forest_p)),
+        "blend" => Some((Scorer::Blend(&fit_logistic), blend_p)),
+        _ => None,
+    };
+    if let Some((scorer, Ok(valid_p))) = chosen {
+        match timed(&report.target, "calibration", yt.len(), || {
+            calibrate(&report.champion, scorer, &t, &names, &valid_p, y)
+        }) {
+            Ok(c) => report.calibration = Some(c),
+            Err(e) => tracing::warn!(error = %e, "the churn champion is not calibrated"),
+        }
+    }
+
     // Refit on the latest windows: the logistic model always (champion or
     // explainer), the forest when it is champion.
-    let latest = latest_windows(v, t);
+    let latest = latest_windows(v, t, report.validation_scheme);
     let (xr, yr, _) = pooled(&latest, &names)?;
     let logistic = timed(&report.target, "logistic refit", yr.len(), || {
-        LogisticChurnModel::fit(&xr, &yr, &params.logistic)
+        LogisticChurnModel::fit(&xr, &yr, &logistic_params)
     });
     let quality = |what: &str, e: fidelis_models::ModelError| {
         Error::quality(format!("refitting the {what} churn champion: {e}"))
@@ -272,7 +349,7 @@ pub fn churn(
         }
     };
     if !matches!(champion, ChurnChampion::Bgnbd) {
-        report.refit_as_of = latest.iter().map(|f| f.w.as_of.to_string()).collect();
+        report.refit_as_of = refit_cutoffs(&latest);
     }
     Ok((report, champion, explainer))
 }
@@ -331,7 +408,7 @@ pub fn revenue(
         valid,
         "btyd",
     );
-    let Some(v) = fit_validation(&mut report, valid, h) else {
+    let Some((v, half)) = fit_validation(&mut report, valid, h) else {
         return Ok((report, RevenueChampion::Btyd));
     };
     let y = &v.pop.revenue;
@@ -339,7 +416,7 @@ pub fn revenue(
     report
         .candidates
         .push(candidate("btyd", "btyd", true, revenue_metrics(y, &bt)));
-    let Some((t, names)) = fit_training(&mut report, train, h) else {
+    let Some((t, names)) = fit_training(&mut report, train, half, h) else {
         return Ok((report, RevenueChampion::Btyd));
     };
     // BTYD at the revenue level of the training windows: out of time, each
@@ -376,7 +453,7 @@ pub fn revenue(
     ));
     report.champion = pick(&report.candidates, |a, b| a.decile_wape < b.decile_wape)
         .unwrap_or_else(|| "btyd".into());
-    let latest = latest_windows(v, t);
+    let latest = latest_windows(v, t, report.validation_scheme);
     // The refit's matrix only when a feature model is champion.
     let refit = || -> Result<RevenueModel> {
         let (xr, _, yr) = pooled(&latest, &names)?;
@@ -395,7 +472,7 @@ pub fn revenue(
         _ => RevenueChampion::Btyd,
     };
     if !matches!(champion, RevenueChampion::Btyd) {
-        report.refit_as_of = latest.iter().map(|f| f.w.as_of.to_string()).collect();
+        report.refit_as_of = refit_cutoffs(&latest);
     }
     Ok((report, champion))
 }

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use fidelis_models::metrics::{self, CalibrationBin, GainsBin, RevenueDecile, RocPoint};
-use fidelis_models::{ForestChurnModel, LogisticChurnModel, ModelError, RevenueModel};
+use fidelis_models::{ForestChurnModel, L2Choice, LogisticChurnModel, ModelError, RevenueModel};
 
-use super::windows::{Window, fallback_reason};
+use super::windows::{ValidationScheme, Window, fallback_reason};
 
 /// Validation metrics of a churn score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +129,11 @@ pub struct TargetReport<M> {
     /// The training windows' cutoffs, most recent first (pooled).
     pub train_as_of: Vec<String>,
     pub validation_as_of: Option<String>,
+    /// Out of time, or one window split by customer (short histories), or
+    /// BTYD only ([`ValidationScheme`]); `out_of_time` in reports written
+    /// before it existed.
+    #[serde(default)]
+    pub validation_scheme: ValidationScheme,
     /// The windows the champion was refitted on: the validation window and
     /// all but the oldest training window (as many windows as in training).
     pub refit_as_of: Vec<String>,
@@ -139,6 +144,14 @@ pub struct TargetReport<M> {
     pub skipped_windows: Vec<String>,
     pub candidates: Vec<Candidate<M>>,
     pub champion: String,
+    /// The logistic model's L2 penalty, chosen by cross-validation on the
+    /// training windows (churn only; docs/models.md, "Regularisation").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logistic_l2: Option<L2Choice>,
+    /// The churn champion's Platt calibration and its check on validation
+    /// (churn only; docs/models.md, "Calibration").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibrate::ChampionCalibration>,
 }
 
 impl<M> TargetReport<M> {
@@ -265,11 +278,14 @@ pub(super) fn new_report<M>(
         horizon_days: horizon,
         train_as_of: train.iter().map(|w| w.as_of.to_string()).collect(),
         validation_as_of: valid.map(|w| w.as_of.to_string()),
+        validation_scheme: ValidationScheme::of(history_days, horizon),
         refit_as_of: Vec::new(),
         fallback: fallback_reason(history_days, horizon),
         skipped_windows: Vec::new(),
         candidates: Vec::new(),
         champion: champion.to_string(),
+        logistic_l2: None,
+        calibration: None,
     }
 }
 

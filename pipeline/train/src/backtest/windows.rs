@@ -2,6 +2,9 @@
 //! of the horizon after it, the buyers matched to their labels, each window
 //! fitted with its BTYD models, and training windows pooled.
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 use fidelis_core::{Error, Result};
 use fidelis_models::FeatureMatrix;
 
@@ -10,8 +13,56 @@ use super::timed;
 use crate::btyd::{BtydFit, BtydPrediction};
 use crate::table::{FeatureTable, LabelTable};
 
-/// Days of history a training cutoff needs behind it.
-pub const MIN_HISTORY_DAYS: f64 = 90.0;
+/// Days of order history a backtest cutoff needs behind it. Features over
+/// longer windows (orders in the last 180 or 365 days) are computed on the
+/// history there is; the tenure features say how much that is.
+pub const MIN_HISTORY_DAYS: f64 = 30.0;
+
+/// How a target's candidates are validated, decided by the order history
+/// before the run date `D` for a horizon `h` ([`ValidationScheme::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationScheme {
+    /// `2h + 30` days or more: trained on the windows at `D - 2h, D - 3h,
+    /// ...`, validated on the window at `D - h`, out of time.
+    #[default]
+    OutOfTime,
+    /// `h + 30` to `2h + 30` days: one window at `D - h`, its customers
+    /// split by a fixed hash of the customer id ([`in_training_half`]) into
+    /// a training and a validation half; the champion is refitted on the
+    /// whole window.
+    CustomerSplit,
+    /// Less than `h + 30` days: no window with a known outcome, the BTYD
+    /// models only (the report's `fallback` says why).
+    BtydOnly,
+}
+
+impl ValidationScheme {
+    /// The scheme of a horizon of `horizon` days with `history_days` of
+    /// order history before the run date.
+    pub fn of(history_days: f64, horizon: u32) -> Self {
+        let h = f64::from(horizon);
+        if history_days >= 2.0 * h + MIN_HISTORY_DAYS {
+            Self::OutOfTime
+        } else if history_days >= h + MIN_HISTORY_DAYS {
+            Self::CustomerSplit
+        } else {
+            Self::BtydOnly
+        }
+    }
+}
+
+/// Whether a customer falls in the training half when one window is split
+/// ([`ValidationScheme::CustomerSplit`]): the first bit of
+/// `SHA-256("fidelis-split:" || customer_id)` is 0. Fixed by the id alone,
+/// so reruns and every horizon split the same customers, and independent of
+/// the backtest sample's md5 rule.
+pub fn in_training_half(customer_id: &str) -> bool {
+    let mut h = Sha256::new();
+    h.update(b"fidelis-split:");
+    h.update(customer_id.as_bytes());
+    h.finalize()[0] < 0x80
+}
 
 /// One window: the features at a cutoff and the labels of the horizon after it.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +141,25 @@ pub(super) fn pooled(
     Ok((x, churned, revenue))
 }
 
+/// One key per pooled row (the windows in the order [`pooled`] stacks
+/// them): a hash of the customer id, so that cross-validation folds keep
+/// every row of a customer together (`SHA-256("fidelis-fold:" || id)`, its
+/// first eight bytes).
+pub(super) fn fold_keys(windows: &[Fitted<'_>]) -> Vec<u64> {
+    windows
+        .iter()
+        .flat_map(|f| {
+            f.pop.rows.iter().map(|&i| {
+                let mut h = Sha256::new();
+                h.update(b"fidelis-fold:");
+                h.update(f.w.features.ids[i].as_bytes());
+                let d = h.finalize();
+                u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+            })
+        })
+        .collect()
+}
+
 /// Fit the BTYD models of every training window; a window they cannot be
 /// fitted on (too few or too uniform buyers, typically the oldest and
 /// smallest) is left out and named in `skipped`.
@@ -124,17 +194,62 @@ pub(super) fn btyd_of(f: &Fitted<'_>, pick: impl Fn(&BtydPrediction) -> f64) -> 
 }
 
 pub(super) fn fallback_reason(history_days: f64, horizon: u32) -> Option<String> {
-    let need = 2.0 * f64::from(horizon) + MIN_HISTORY_DAYS;
-    (history_days < need).then(|| {
+    let need = f64::from(horizon) + MIN_HISTORY_DAYS;
+    (ValidationScheme::of(history_days, horizon) == ValidationScheme::BtydOnly).then(|| {
         format!(
-            "{history_days:.0} days of order history before the run date; the feature-model backtest for a {horizon}-day horizon needs {need:.0} (2h + {MIN_HISTORY_DAYS:.0}): BTYD models only"
+            "{history_days:.0} days of order history before the run date; the feature models of a {horizon}-day horizon need {need:.0} (h + {MIN_HISTORY_DAYS:.0}): BTYD models only"
         )
     })
 }
 
-/// The windows a champion is refitted on: the validation window and all but
-/// the oldest training window (as many as in training, moved forward by h).
-pub(super) fn latest_windows<'a>(v: Fitted<'a>, t: Vec<Fitted<'a>>) -> Vec<Fitted<'a>> {
-    let keep = t.len() - 1;
+/// One fitted window split into its training and validation halves by
+/// [`in_training_half`] (same features and BTYD fit, the buyers divided).
+pub(super) fn split_halves(f: Fitted<'_>) -> (Fitted<'_>, Fitted<'_>) {
+    let mut train = Population {
+        rows: Vec::new(),
+        churned: Vec::new(),
+        revenue: Vec::new(),
+    };
+    let mut valid = Population {
+        rows: Vec::new(),
+        churned: Vec::new(),
+        revenue: Vec::new(),
+    };
+    for (k, &i) in f.pop.rows.iter().enumerate() {
+        let half = if in_training_half(&f.w.features.ids[i]) {
+            &mut train
+        } else {
+            &mut valid
+        };
+        half.rows.push(i);
+        half.churned.push(f.pop.churned[k]);
+        half.revenue.push(f.pop.revenue[k]);
+    }
+    (
+        Fitted {
+            w: f.w,
+            pop: train,
+            btyd: f.btyd.clone(),
+        },
+        Fitted {
+            w: f.w,
+            pop: valid,
+            btyd: f.btyd,
+        },
+    )
+}
+
+/// The windows a champion is refitted on: out of time, the validation
+/// window and all but the oldest training window (as many as in training,
+/// moved forward by h); split, both halves of the one window.
+pub(super) fn latest_windows<'a>(
+    v: Fitted<'a>,
+    t: Vec<Fitted<'a>>,
+    scheme: ValidationScheme,
+) -> Vec<Fitted<'a>> {
+    let keep = match scheme {
+        ValidationScheme::CustomerSplit => t.len(),
+        _ => t.len() - 1,
+    };
     std::iter::once(v).chain(t.into_iter().take(keep)).collect()
 }

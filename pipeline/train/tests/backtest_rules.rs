@@ -1,0 +1,179 @@
+//! The backtest's rules on simulated windows: the logistic penalty is
+//! chosen on the training windows alone, and a short history splits its
+//! one window by customer (docs/models.md, "Short histories" and
+//! "Regularisation").
+
+use fidelis_train::backtest::{self, TrainParams, ValidationScheme, Window, in_training_half};
+use fidelis_train::table::{FeatureTable, LabelTable};
+
+mod common;
+use common::{labels, table};
+
+/// Churned when the customer has been away long, with every seventh
+/// outcome flipped: a signal the features carry, not a perfect one.
+fn realistic(t: &FeatureTable) -> LabelTable {
+    let recency = t.column("recency_days").expect("recency").to_vec();
+    labels(t, |i| (recency[i] > 40.0) ^ (i % 7 == 0))
+}
+
+#[test]
+fn the_logistic_penalty_does_not_depend_on_the_validation_labels() {
+    let f = table(800, false);
+    let l_train = realistic(&f);
+    let l_valid = realistic(&f);
+    // The same validation window with a third of its outcomes flipped.
+    let l_other = labels(&f, |i| l_valid.churned[i] ^ (i % 3 == 0));
+    let train = [Window {
+        as_of: "2026-01-01",
+        features: &f,
+        labels: &l_train,
+    }];
+    let run = |l: &LabelTable| {
+        let valid = Window {
+            as_of: "2026-04-01",
+            features: &f,
+            labels: l,
+        };
+        backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1))
+            .expect("backtest")
+            .0
+    };
+    let (a, b) = (run(&l_valid), run(&l_other));
+    let choice = a.logistic_l2.clone().expect("a penalty was chosen");
+    assert_eq!(a.logistic_l2, b.logistic_l2);
+    assert_eq!(choice.folds, 3);
+    assert_eq!(choice.rows, f.buyers().len());
+    // The validation labels did reach the metrics: the test can tell.
+    let auc = |r: &backtest::TargetReport<backtest::ChurnMetrics>| {
+        r.candidates
+            .iter()
+            .find(|c| c.name == "logistic")
+            .and_then(|c| c.metrics.as_ref())
+            .expect("logistic metrics")
+            .roc_auc
+    };
+    assert!((auc(&a) - auc(&b)).abs() > 0.01, "{} {}", auc(&a), auc(&b));
+    // And the training labels do move it.
+    let l_noise = labels(&f, |i| (i * 7919) % 5 < 2);
+    let train_noise = [Window {
+        as_of: "2026-01-01",
+        features: &f,
+        labels: &l_noise,
+    }];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l_valid,
+    };
+    let c = backtest::churn(90, 1000.0, &train_noise, Some(valid), &TrainParams::new(1))
+        .expect("backtest")
+        .0;
+    let noise = c.logistic_l2.expect("a penalty");
+    assert!(
+        noise.l2_per_row > choice.l2_per_row,
+        "labels unrelated to the features: {} vs {}",
+        noise.l2_per_row,
+        choice.l2_per_row
+    );
+}
+
+#[test]
+fn a_short_history_splits_its_one_window_by_customer() {
+    let f = table(1200, false);
+    let l = realistic(&f);
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l,
+    };
+    // 150 days for a 90-day horizon: between h + 30 and 2h + 30.
+    let (report, champion, explainer) =
+        backtest::churn(90, 150.0, &[], Some(valid), &TrainParams::new(1)).expect("backtest");
+    assert_eq!(report.validation_scheme, ValidationScheme::CustomerSplit);
+    assert!(report.fallback.is_none(), "{:?}", report.fallback);
+    assert_eq!(report.train_as_of, vec!["2026-04-01".to_string()]);
+    let buyers = f.buyers();
+    let held_out = buyers
+        .iter()
+        .filter(|&&i| !in_training_half(&f.ids[i]))
+        .count();
+    assert!(held_out > 400 && held_out < 800, "{held_out}");
+    for c in &report.candidates {
+        let m = c
+            .metrics
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: {:?}", c.name, c.error));
+        assert_eq!(m.customers, held_out, "{}", c.name);
+    }
+    assert!(explainer.is_some(), "the logistic model was fitted");
+    // The training half's rows were the penalty's rows.
+    let choice = report.logistic_l2.as_ref().expect("penalty");
+    assert_eq!(choice.rows, buyers.len() - held_out);
+    if !matches!(champion, backtest::ChurnChampion::Bgnbd) {
+        assert_eq!(report.refit_as_of, vec!["2026-04-01".to_string()]);
+    }
+    // Below h + 30: BTYD only, with the reason.
+    let (short, _, _) =
+        backtest::churn(90, 119.0, &[], Some(valid), &TrainParams::new(1)).expect("backtest");
+    assert_eq!(short.validation_scheme, ValidationScheme::BtydOnly);
+    assert!(
+        short.fallback.as_deref().unwrap_or("").contains("h + 30"),
+        "{:?}",
+        short.fallback
+    );
+    // The split is by customer id alone: both halves among any 64 ids.
+    assert!((0..64).any(|i| in_training_half(&format!("c{i:05}"))));
+    assert!((0..64).any(|i| !in_training_half(&format!("c{i:05}"))));
+}
+
+#[test]
+fn the_champion_is_calibrated_on_held_out_predictions_of_the_newest_training_window() {
+    let f = table(900, false);
+    let (l1, l2, lv) = (realistic(&f), realistic(&f), realistic(&f));
+    let train = [
+        Window {
+            as_of: "2026-01-01",
+            features: &f,
+            labels: &l1,
+        },
+        Window {
+            as_of: "2025-10-03",
+            features: &f,
+            labels: &l2,
+        },
+    ];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &lv,
+    };
+    // Two training windows: the champion fitted on the older predicts the
+    // newest, out of time.
+    let (report, _, _) =
+        backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
+    let c = report.calibration.as_ref().expect("calibrated");
+    assert_eq!(c.champion, report.champion);
+    assert_eq!(c.fitted_on, "2026-01-01");
+    let expect = if report.champion == "bgnbd" {
+        "btyd"
+    } else {
+        "out_of_time"
+    };
+    assert_eq!(c.predictions, expect);
+    assert_eq!(c.rows, f.buyers().len());
+    // Checked on validation: applied exactly when the Brier score holds.
+    assert_eq!(
+        c.applied,
+        c.validation_brier_after <= c.validation_brier_before
+    );
+    let champion = report.champion_metrics().expect("metrics");
+    assert_eq!(Some(c.validation_brier_before), champion.brier);
+    // One training window: held-out halves of its customers.
+    let (one, _, _) =
+        backtest::churn(90, 1000.0, &train[..1], Some(valid), &TrainParams::new(1)).expect("one");
+    let c = one.calibration.as_ref().expect("calibrated");
+    if one.champion != "bgnbd" {
+        assert_eq!(c.predictions, "customer_folds");
+    }
+    assert!(c.platt.slope.is_finite() && c.platt.slope > 0.0, "{c:?}");
+}
