@@ -20,7 +20,10 @@
 //!   (median imputation, standardization) of the feature models.
 //! * [`churn`]: P(churn) from features: L2 logistic regression
 //!   (`linfa-logistic`) with per-customer drivers, and a bagged-tree
-//!   challenger (`linfa-trees`) scoring the trees' vote share.
+//!   challenger (`linfa-trees`) scoring the trees' vote share; the
+//!   logistic model's L2 penalty chosen by customer-fold cross-validation
+//!   ([`choose_l2`]).
+//! * [`calibration`]: Platt scaling of churn probabilities.
 //! * [`revenue`]: revenue in a horizon from features: Tweedie / Poisson GLM
 //!   with a log link (`linfa-linear`).
 //!

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use fidelis_core::{Error, Result};
 use fidelis_models::clv::discounted_transactions;
-use fidelis_models::{ClvConfig, Customer, LogisticChurnModel, Platt};
+use fidelis_models::{ClvConfig, Customer, LogisticChurnModel, ParetoNbd, Platt, TransactionModel};
 
 use backtest::{
     ChurnChampion, ChurnMetrics, RevenueChampion, RevenueMetrics, TargetReport, TrainParams,
@@ -73,6 +73,10 @@ pub struct ModelSet {
     pub model_version: String,
     /// BG/NBD + Gamma-Gamma fitted on the features as of the run date.
     pub btyd: BtydFit,
+    /// Pareto/NBD fitted on the features as of the run date
+    /// ([`btyd::fit_pareto`]), when a champion is Pareto/NBD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pareto_nbd: Option<ParetoNbd>,
     pub churn: ChurnArtifact,
     pub revenue: Vec<RevenueArtifact>,
     pub clv: ClvSettings,
@@ -168,10 +172,21 @@ pub fn train(inputs: &TrainInputs<'_>) -> Result<(ModelSet, TrainReport)> {
         });
         revenue_reports.push(r);
     }
+    // Pareto/NBD at the run date only when a champion needs it.
+    let pareto_nbd = if matches!(churn_champion, ChurnChampion::ParetoNbd)
+        || revenue
+            .iter()
+            .any(|r| matches!(r.champion, RevenueChampion::ParetoNbd))
+    {
+        Some(btyd::fit_pareto(inputs.current, inputs.run_date)?)
+    } else {
+        None
+    };
     let mut set = ModelSet {
         run_date: inputs.run_date.to_string(),
         model_version: String::new(),
         btyd,
+        pareto_nbd,
         churn: ChurnArtifact {
             horizon_days: c.horizon_days,
             champion: churn_champion,
@@ -278,8 +293,27 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     let model_err = |what: &str, e: fidelis_models::ModelError| {
         Error::internal_with(format!("scoring with the {what}"), e)
     };
+    let pareto = || {
+        set.pareto_nbd.as_ref().ok_or_else(|| {
+            Error::internal("a Pareto/NBD champion without the run date's Pareto/NBD fit")
+        })
+    };
+    // A Pareto/NBD prediction of every buyer (`None` for prospects).
+    let pareto_all = |f: &(dyn Fn(&ParetoNbd, &Customer) -> fidelis_models::Result<f64> + Sync)| {
+        let m = pareto()?;
+        use rayon::prelude::*;
+        customers
+            .par_iter()
+            .map(|c| {
+                c.as_ref()
+                    .map(|c| f(m, c).map_err(|e| model_err("Pareto/NBD", e)))
+                    .transpose()
+            })
+            .collect::<Result<Vec<Option<f64>>>>()
+    };
     let churn_probability: Vec<Option<f64>> = match &set.churn.champion {
         ChurnChampion::Bgnbd => churn_btyd.iter().map(|p| p.map(|p| p.p_no_order)).collect(),
+        ChurnChampion::ParetoNbd => pareto_all(&|m, c| m.prob_no_purchase(c, f64::from(churn_h)))?,
         ChurnChampion::Logistic { model } => by_chunks(n, |rows| {
             let x = design_matrix(features, rows, &model.feature_names(), &churn_btyd)?;
             let p = model
@@ -335,8 +369,18 @@ pub fn score(set: &ModelSet, features: &FeatureTable) -> Result<Scores> {
     let mut horizons = Vec::new();
     for r in &set.revenue {
         let preds = btyd_h(r.horizon_days)?;
-        let orders: Vec<Option<f64>> = preds.iter().map(|p| p.map(|p| p.expected_orders)).collect();
+        let mut orders: Vec<Option<f64>> =
+            preds.iter().map(|p| p.map(|p| p.expected_orders)).collect();
         let revenue: Vec<Option<f64>> = match &r.champion {
+            RevenueChampion::ParetoNbd => {
+                let h = f64::from(r.horizon_days);
+                orders = pareto_all(&|m, c| m.expected_transactions(c, h))?;
+                orders
+                    .iter()
+                    .zip(&preds)
+                    .map(|(o, p)| o.zip(p.as_ref()).map(|(o, p)| o * p.expected_value))
+                    .collect()
+            }
             RevenueChampion::Btyd => preds
                 .iter()
                 .map(|p| p.map(|p| p.expected_revenue()))

@@ -177,3 +177,156 @@ fn the_champion_is_calibrated_on_held_out_predictions_of_the_newest_training_win
     }
     assert!(c.platt.slope.is_finite() && c.platt.slope > 0.0, "{c:?}");
 }
+
+#[test]
+fn pareto_nbd_is_a_candidate_of_both_targets() {
+    let f = table(900, false);
+    let (lt, lv) = (realistic(&f), realistic(&f));
+    let train = [Window {
+        as_of: "2026-01-01",
+        features: &f,
+        labels: &lt,
+    }];
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &lv,
+    };
+    let params = TrainParams::new(1);
+    let (churn, _, _) = backtest::churn(90, 1000.0, &train, Some(valid), &params).expect("churn");
+    let (revenue, _) =
+        backtest::revenue(90, 1000.0, &train, Some(valid), &params).expect("revenue");
+    for (target, m) in [
+        (
+            "churn",
+            churn
+                .candidates
+                .iter()
+                .find(|c| c.name == "pareto_nbd")
+                .map(|c| {
+                    (
+                        c.eligible,
+                        c.metrics.as_ref().map(|m| m.roc_auc),
+                        c.error.clone(),
+                    )
+                }),
+        ),
+        (
+            "revenue",
+            revenue
+                .candidates
+                .iter()
+                .find(|c| c.name == "pareto_nbd")
+                .map(|c| {
+                    (
+                        c.eligible,
+                        c.metrics.as_ref().map(|m| m.normalized_gini),
+                        c.error.clone(),
+                    )
+                }),
+        ),
+    ] {
+        let (eligible, metric, error) = m.unwrap_or_else(|| panic!("{target}: no pareto_nbd"));
+        assert!(eligible, "{target}");
+        let v = metric.unwrap_or_else(|| panic!("{target}: {error:?}"));
+        assert!(v.is_finite() && v > 0.0, "{target}: {v}");
+    }
+    // Without a training window the rule still chooses between the two
+    // probabilistic models (here on the validation window alone).
+    let (only, champion, _) =
+        backtest::churn(90, 1000.0, &[], Some(valid), &params).expect("no training window");
+    assert!(only.champion == "bgnbd" || only.champion == "pareto_nbd");
+    assert_eq!(
+        matches!(champion, backtest::ChurnChampion::ParetoNbd),
+        only.champion == "pareto_nbd"
+    );
+}
+
+#[test]
+fn pareto_nbd_is_fitted_on_a_fixed_sample_of_ten_thousand_buyers() {
+    use fidelis_train::btyd::{PARETO_FIT_CUSTOMERS, fit_pareto};
+    use sha2::{Digest, Sha256};
+    let f = table(PARETO_FIT_CUSTOMERS + 1500, false);
+    let fit = fit_pareto(&f, "2026-01-01").expect("fit");
+    // The same fit on the 10,000 buyers with the smallest hash, picked
+    // here independently, as a table of their own.
+    let mut keyed: Vec<(Vec<u8>, usize)> = (0..f.len())
+        .map(|i| {
+            let d = Sha256::digest(format!("fidelis-pareto:{}", f.ids[i]).as_bytes());
+            (d.to_vec(), i)
+        })
+        .collect();
+    keyed.sort();
+    let mut keep: Vec<usize> = keyed[..PARETO_FIT_CUSTOMERS].iter().map(|k| k.1).collect();
+    keep.sort_unstable();
+    let sub = FeatureTable {
+        ids: keep.iter().map(|&i| f.ids[i].clone()).collect(),
+        numeric: f
+            .numeric
+            .iter()
+            .map(|(n, v)| (n.clone(), keep.iter().map(|&i| v[i]).collect()))
+            .collect(),
+        text: Vec::new(),
+        has_orders: vec![true; keep.len()],
+    };
+    assert_eq!(fit_pareto(&sub, "2026-01-01").expect("fit"), fit);
+}
+
+#[test]
+fn a_pareto_nbd_champion_scores_with_the_run_date_fit() {
+    use fidelis_models::TransactionModel;
+    use fidelis_train::backtest::{ChurnChampion, RevenueChampion};
+    use fidelis_train::btyd::fit_pareto;
+    use fidelis_train::{ClvSettings, TargetWindows, TrainInputs};
+    let f = table(900, false);
+    let (lt, lv) = (realistic(&f), realistic(&f));
+    let windows = |h: u32| TargetWindows {
+        horizon_days: h,
+        train: vec![Window {
+            as_of: "2026-01-01",
+            features: &f,
+            labels: &lt,
+        }],
+        valid: Some(Window {
+            as_of: "2026-04-01",
+            features: &f,
+            labels: &lv,
+        }),
+    };
+    let inputs = TrainInputs {
+        run_date: "2026-07-01",
+        current: &f,
+        churn: windows(90),
+        revenue: vec![windows(90)],
+        clv: ClvSettings {
+            margin: 0.3,
+            annual_discount_rate: 0.1,
+        },
+        min_churn_auc: 0.0,
+        min_revenue_gini: 0.0,
+        backtest_customer_share: 1.0,
+        seed: 1,
+    };
+    let (mut set, _) = fidelis_train::train(&inputs).expect("train");
+    // Whatever won here, score as if Pareto/NBD had won both targets.
+    set.churn.champion = ChurnChampion::ParetoNbd;
+    set.churn.calibration = None;
+    set.revenue[0].champion = RevenueChampion::ParetoNbd;
+    let pareto = fit_pareto(&f, "2026-07-01").expect("fit");
+    set.pareto_nbd = Some(pareto);
+    let scores = fidelis_train::score(&set, &f).expect("score");
+    let (_, orders, revenue) = &scores.horizons[0];
+    for i in 0..f.len() {
+        let c = f.customer(i).expect("summary").expect("buyer");
+        let p0 = pareto.prob_no_purchase(&c, 90.0).expect("p0");
+        assert_eq!(scores.churn_probability[i], Some(p0), "row {i}");
+        let e = pareto.expected_transactions(&c, 90.0).expect("orders");
+        let value = set.btyd.predict(&c, 90.0).expect("btyd").expected_value;
+        assert_eq!(orders[i], Some(e), "row {i}");
+        assert_eq!(revenue[i], Some(e * value), "row {i}");
+    }
+    // A model set that names Pareto/NBD without its fit is an error.
+    set.pareto_nbd = None;
+    let e = fidelis_train::score(&set, &f).expect_err("no fit");
+    assert!(e.to_string().contains("Pareto/NBD"), "{e}");
+}

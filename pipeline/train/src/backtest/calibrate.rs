@@ -47,6 +47,9 @@ pub(super) type FitPredict<'p> = dyn Fn(&FeatureMatrix, &[bool], &FeatureMatrix)
 /// How a champion scores a window.
 pub(super) enum Scorer<'p> {
     Bgnbd,
+    /// Pareto/NBD's P(no order in the horizon of these days), fitted at the
+    /// newest training window's cutoff: out of time by construction.
+    Pareto(f64),
     Model(&'p FitPredict<'p>),
     /// The mean of the model and BG/NBD.
     Blend(&'p FitPredict<'p>),
@@ -105,6 +108,12 @@ pub(super) fn calibrate(
     let bg = || btyd_of(newest, |p| p.p_no_order);
     let (p, how) = match scorer {
         Scorer::Bgnbd => (bg()?, "btyd"),
+        Scorer::Pareto(h) => {
+            let fit = crate::btyd::fit_pareto(newest.w.features, newest.w.as_of)?;
+            let p = super::windows::pareto_of(newest, &Ok(fit), |m, c| m.prob_no_purchase(c, h))
+                .map_err(model_err)?;
+            (p, "btyd")
+        }
         Scorer::Model(fit) => held_out(t, names, fit)?,
         Scorer::Blend(fit) => {
             let (m, how) = held_out(t, names, fit)?;

@@ -28,7 +28,7 @@
 use fidelis_core::{Error, Result};
 use fidelis_models::{
     FeatureMatrix, ForestChurnModel, ForestParams, LogisticChurnModel, LogisticParams,
-    RevenueModel, RevenueParams, choose_l2,
+    RevenueModel, RevenueParams, TransactionModel, choose_l2,
 };
 
 use crate::btyd::BtydPrediction;
@@ -48,7 +48,10 @@ pub use windows::{MIN_HISTORY_DAYS, ValidationScheme, Window, in_training_half};
 
 use calibrate::{Scorer, calibrate};
 use report::{candidate, churn_metrics, new_report, pick, pick_churn, revenue_metrics};
-use windows::{Fitted, btyd_of, fit_all, fitted, fold_keys, latest_windows, pooled, split_halves};
+use windows::{
+    Fitted, btyd_of, fit_all, fitted, fold_keys, latest_windows, pareto_fit, pareto_of, pooled,
+    split_halves,
+};
 
 /// Settings of the feature models (from the job config).
 #[derive(Debug, Clone)]
@@ -204,6 +207,14 @@ pub fn churn(
         true,
         churn_metrics(y, &bg, true),
     ));
+    let pareto = pareto_fit(&v, &report.target);
+    report.candidates.push(candidate(
+        "pareto_nbd",
+        "btyd",
+        true,
+        pareto_of(&v, &pareto, |m, c| m.prob_no_purchase(c, h))
+            .and_then(|p| churn_metrics(y, &p, true)),
+    ));
     let recency_col = v.w.features.require("recency_days")?;
     let recency: Vec<f64> = v.pop.rows.iter().map(|&i| recency_col[i]).collect();
     report.candidates.push(candidate(
@@ -213,7 +224,15 @@ pub fn churn(
         churn_metrics(y, &recency, false),
     ));
     let Some((t, names)) = fit_training(&mut report, train, half, h) else {
-        return Ok((report, ChurnChampion::Bgnbd, None));
+        // No feature models: the champion rule decides between the two
+        // probabilistic models, validated all the same.
+        report.champion = pick_churn(&report.candidates).unwrap_or_else(|| "bgnbd".into());
+        let champion = if report.champion == "pareto_nbd" {
+            ChurnChampion::ParetoNbd
+        } else {
+            ChurnChampion::Bgnbd
+        };
+        return Ok((report, champion, None));
     };
     let (xt, yt, _) = pooled(&t, &names)?;
     let xv = design_matrix(v.w.features, &v.pop.rows, &names, &v.btyd)?;
@@ -288,6 +307,10 @@ pub fn churn(
     };
     let chosen = match report.champion.as_str() {
         "bgnbd" => Some((Scorer::Bgnbd, Ok(bg.clone()))),
+        "pareto_nbd" => Some((
+            Scorer::Pareto(h),
+            pareto_of(&v, &pareto, |m, c| m.prob_no_purchase(c, h)),
+        )),
         "logistic" => Some((Scorer::Model(&fit_logistic), logistic_p)),
         "forest" => Some((Scorer::Model(&fit_forest), forest_p)),
         "blend" => Some((Scorer::Blend(&fit_logistic), blend_p)),
@@ -332,7 +355,9 @@ pub fn churn(
             )
         }
         other => {
-            let champion = if other == "forest" {
+            let champion = if other == "pareto_nbd" {
+                ChurnChampion::ParetoNbd
+            } else if other == "forest" {
                 ChurnChampion::Forest {
                     model: timed(&report.target, "forest refit", yr.len(), || {
                         ForestChurnModel::fit(&xr, &yr, &params.forest)
@@ -348,7 +373,7 @@ pub fn churn(
             (champion, explainer)
         }
     };
-    if !matches!(champion, ChurnChampion::Bgnbd) {
+    if !matches!(champion, ChurnChampion::Bgnbd | ChurnChampion::ParetoNbd) {
         report.refit_as_of = refit_cutoffs(&latest);
     }
     Ok((report, champion, explainer))
@@ -416,8 +441,27 @@ pub fn revenue(
     report
         .candidates
         .push(candidate("btyd", "btyd", true, revenue_metrics(y, &bt)));
+    // Pareto/NBD's expected order days at Gamma-Gamma's value.
+    let value = btyd_of(&v, |p| p.expected_value)?;
+    let pareto = pareto_fit(&v, &report.target);
+    report.candidates.push(candidate(
+        "pareto_nbd",
+        "btyd",
+        true,
+        pareto_of(&v, &pareto, |m, c| m.expected_transactions(c, h)).and_then(|orders| {
+            let p: Vec<f64> = orders.iter().zip(&value).map(|(o, v)| o * v).collect();
+            revenue_metrics(y, &p)
+        }),
+    ));
     let Some((t, names)) = fit_training(&mut report, train, half, h) else {
-        return Ok((report, RevenueChampion::Btyd));
+        report.champion = pick(&report.candidates, |a, b| a.decile_wape < b.decile_wape)
+            .unwrap_or_else(|| "btyd".into());
+        let champion = if report.champion == "pareto_nbd" {
+            RevenueChampion::ParetoNbd
+        } else {
+            RevenueChampion::Btyd
+        };
+        return Ok((report, champion));
     };
     // BTYD at the revenue level of the training windows: out of time, each
     // window's BTYD fit predicted that window's horizon.
@@ -467,11 +511,12 @@ pub fn revenue(
             level: btyd_level(&latest)
                 .map_err(|e| Error::quality(format!("the BTYD revenue level: {e}")))?,
         },
+        "pareto_nbd" => RevenueChampion::ParetoNbd,
         "glm" => RevenueChampion::Glm { model: refit()? },
         "blend" => RevenueChampion::Blend { model: refit()? },
         _ => RevenueChampion::Btyd,
     };
-    if !matches!(champion, RevenueChampion::Btyd) {
+    if !matches!(champion, RevenueChampion::Btyd | RevenueChampion::ParetoNbd) {
         report.refit_as_of = refit_cutoffs(&latest);
     }
     Ok((report, champion))

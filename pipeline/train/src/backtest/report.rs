@@ -169,6 +169,9 @@ impl<M> TargetReport<M> {
 pub enum ChurnChampion {
     /// BG/NBD P(no order day in the horizon), from the BTYD fit at `D`.
     Bgnbd,
+    /// Pareto/NBD P(no order day in the horizon), from the Pareto/NBD fit
+    /// at `D` ([`crate::ModelSet::pareto_nbd`]).
+    ParetoNbd,
     Logistic {
         model: LogisticChurnModel,
     },
@@ -187,6 +190,9 @@ pub enum ChurnChampion {
 pub enum RevenueChampion {
     /// BG/NBD expected order days x Gamma-Gamma expected value.
     Btyd,
+    /// Pareto/NBD expected order days (the fit at `D`,
+    /// [`crate::ModelSet::pareto_nbd`]) x Gamma-Gamma expected value.
+    ParetoNbd,
     /// The BTYD prediction times the revenue level (actual over BTYD's
     /// prediction) of the latest windows whose outcome is known.
     BtydLevel {

@@ -193,6 +193,48 @@ pub(super) fn btyd_of(f: &Fitted<'_>, pick: impl Fn(&BtydPrediction) -> f64) -> 
         .collect()
 }
 
+/// A Pareto/NBD prediction (`pick`) of every buyer of a window, with the
+/// model fitted at the window's cutoff ([`crate::btyd::fit_pareto`]); an
+/// error is a model error, so that a window Pareto/NBD cannot be fitted on
+/// leaves its candidate without metrics and names why.
+pub(super) fn pareto_of(
+    f: &Fitted<'_>,
+    model: &std::result::Result<fidelis_models::ParetoNbd, String>,
+    pick: impl Fn(&fidelis_models::ParetoNbd, &fidelis_models::Customer) -> fidelis_models::Result<f64>,
+) -> fidelis_models::Result<Vec<f64>> {
+    let model = model
+        .as_ref()
+        .map_err(|e| fidelis_models::ModelError::InvalidInput {
+            field: "pareto_nbd".into(),
+            rule: e.clone(),
+        })?;
+    f.pop
+        .rows
+        .iter()
+        .map(|&i| {
+            let c = f.w.features.customer(i).ok().flatten().ok_or_else(|| {
+                fidelis_models::ModelError::InvalidInput {
+                    field: "pareto_nbd".into(),
+                    rule: format!("buyer {} has no BTYD summary", f.w.features.ids[i]),
+                }
+            })?;
+            pick(model, &c)
+        })
+        .collect()
+}
+
+/// Pareto/NBD fitted at a window's cutoff, the error as text (it is
+/// reported with the candidate).
+pub(super) fn pareto_fit(
+    f: &Fitted<'_>,
+    target: &str,
+) -> std::result::Result<fidelis_models::ParetoNbd, String> {
+    super::timed(target, "pareto_nbd", f.w.features.len(), || {
+        crate::btyd::fit_pareto(f.w.features, f.w.as_of)
+    })
+    .map_err(|e| e.with_sources())
+}
+
 pub(super) fn fallback_reason(history_days: f64, horizon: u32) -> Option<String> {
     let need = f64::from(horizon) + MIN_HISTORY_DAYS;
     (ValidationScheme::of(history_days, horizon) == ValidationScheme::BtydOnly).then(|| {
