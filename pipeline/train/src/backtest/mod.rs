@@ -60,6 +60,10 @@ pub struct TrainParams {
     pub logistic: LogisticParams,
     pub forest: ForestParams,
     pub revenue: RevenueParams,
+    /// Pareto/NBD fits by cutoff, shared by the targets of one training:
+    /// the churn and revenue targets of one horizon validate at the same
+    /// cutoff, and the fit depends on its features only.
+    pub pareto_fits: windows::ParetoFits,
 }
 
 impl TrainParams {
@@ -83,6 +87,7 @@ impl TrainParams {
                 seed,
                 ..RevenueParams::default()
             },
+            pareto_fits: windows::ParetoFits::default(),
         }
     }
 }
@@ -207,7 +212,7 @@ pub fn churn(
         true,
         churn_metrics(y, &bg, true),
     ));
-    let pareto = pareto_fit(&v, &report.target);
+    let pareto = pareto_fit(&v, &report.target, &params.pareto_fits);
     report.candidates.push(candidate(
         "pareto_nbd",
         "btyd",
@@ -443,7 +448,7 @@ pub fn revenue(
         .push(candidate("btyd", "btyd", true, revenue_metrics(y, &bt)));
     // Pareto/NBD's expected order days at Gamma-Gamma's value.
     let value = btyd_of(&v, |p| p.expected_value)?;
-    let pareto = pareto_fit(&v, &report.target);
+    let pareto = pareto_fit(&v, &report.target, &params.pareto_fits);
     report.candidates.push(candidate(
         "pareto_nbd",
         "btyd",

@@ -223,16 +223,50 @@ pub(super) fn pareto_of(
         .collect()
 }
 
+/// Pareto/NBD fits by cutoff, each computed once per training
+/// ([`pareto_fit`]); cloning shares the memo.
+#[derive(Debug, Clone, Default)]
+pub struct ParetoFits(
+    std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<
+                String,
+                std::result::Result<fidelis_models::ParetoNbd, String>,
+            >,
+        >,
+    >,
+);
+
 /// Pareto/NBD fitted at a window's cutoff, the error as text (it is
-/// reported with the candidate).
+/// reported with the candidate); fitted once per cutoff and training.
 pub(super) fn pareto_fit(
     f: &Fitted<'_>,
     target: &str,
+    fits: &ParetoFits,
 ) -> std::result::Result<fidelis_models::ParetoNbd, String> {
-    super::timed(target, "pareto_nbd", f.w.features.len(), || {
-        crate::btyd::fit_pareto(f.w.features, f.w.as_of)
-    })
-    .map_err(|e| e.with_sources())
+    let mut memo = fits
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The cutoff and the table's shape: one feature table per cutoff in a
+    // training, and a table given under a cutoff already seen is not
+    // mistaken for it.
+    let ids = &f.w.features.ids;
+    let key = format!(
+        "{}|{}|{}|{}",
+        f.w.as_of,
+        ids.len(),
+        ids.first().map_or("", String::as_str),
+        ids.last().map_or("", String::as_str)
+    );
+    memo.entry(key)
+        .or_insert_with(|| {
+            super::timed(target, "pareto_nbd", f.w.features.len(), || {
+                crate::btyd::fit_pareto(f.w.features, f.w.as_of)
+            })
+            .map_err(|e| e.with_sources())
+        })
+        .clone()
 }
 
 pub(super) fn fallback_reason(history_days: f64, horizon: u32) -> Option<String> {
