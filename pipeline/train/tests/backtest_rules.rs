@@ -330,3 +330,30 @@ fn a_pareto_nbd_champion_scores_with_the_run_date_fit() {
     let e = fidelis_train::score(&set, &f).expect_err("no fit");
     assert!(e.to_string().contains("Pareto/NBD"), "{e}");
 }
+
+#[test]
+fn a_window_too_small_to_split_takes_the_btyd_models() {
+    // 150 buyers: about 75 in each half, fewer than MIN_SPLIT_BUYERS.
+    let f = table(150, false);
+    let l = realistic(&f);
+    let valid = Window {
+        as_of: "2026-04-01",
+        features: &f,
+        labels: &l,
+    };
+    let (report, champion, explainer) =
+        backtest::churn(90, 150.0, &[], Some(valid), &TrainParams::new(1)).expect("backtest");
+    assert_eq!(report.validation_scheme, ValidationScheme::BtydOnly);
+    let why = report.fallback.as_deref().expect("the reason");
+    assert!(
+        why.contains("2026-04-01") && why.contains(&backtest::MIN_SPLIT_BUYERS.to_string()),
+        "{why}"
+    );
+    assert!(
+        report.candidates.is_empty(),
+        "nothing validated on a few dozen customers"
+    );
+    assert_eq!(report.validation_as_of, None);
+    assert!(matches!(champion, backtest::ChurnChampion::Bgnbd));
+    assert!(explainer.is_none());
+}

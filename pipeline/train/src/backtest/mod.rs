@@ -53,6 +53,11 @@ use windows::{
     split_halves,
 };
 
+/// Buyers each half of a split window needs
+/// ([`ValidationScheme::CustomerSplit`]); with fewer the target takes the
+/// BTYD models, unvalidated, as with a shorter history.
+pub const MIN_SPLIT_BUYERS: usize = 100;
+
 /// Rows the logistic fit behind a calibration trains on at most.
 pub const CALIBRATION_MAX_ROWS: usize = 50_000;
 
@@ -112,6 +117,20 @@ fn fit_validation<'a, M>(
     match fitted(valid, h) {
         Ok(v) if report.validation_scheme == ValidationScheme::CustomerSplit => {
             let (t, v) = split_halves(v);
+            let fewest = t.pop.rows.len().min(v.pop.rows.len());
+            if fewest < MIN_SPLIT_BUYERS {
+                // Metrics on a few dozen customers are noise, and a noisy
+                // champion would fail its quality floor for nothing: the
+                // window is too small to split, as if the history were.
+                report.validation_scheme = ValidationScheme::BtydOnly;
+                report.validation_as_of = None;
+                report.fallback = Some(format!(
+                    "the window at {} has {} buyers, {fewest} in its smaller half; a customer split needs {MIN_SPLIT_BUYERS} in each: BTYD models only",
+                    valid.as_of,
+                    t.pop.rows.len() + v.pop.rows.len(),
+                ));
+                return None;
+            }
             Some((v, Some(t)))
         }
         Ok(v) => Some((v, None)),
@@ -336,7 +355,9 @@ pub fn churn(
             calibrate(&report.champion, scorer, &t, &names, &valid_p, y)
         }) {
             Ok(c) => report.calibration = Some(c),
-            Err(e) => tracing::warn!(error = %e, "the churn champion is not calibrated"),
+            Err(e) => {
+                tracing::warn!(error = %e.with_sources(), "the churn champion is not calibrated")
+            }
         }
     }
 
