@@ -200,7 +200,8 @@ pub(super) fn btyd_of(f: &Fitted<'_>, pick: impl Fn(&BtydPrediction) -> f64) -> 
 pub(super) fn pareto_of(
     f: &Fitted<'_>,
     model: &std::result::Result<fidelis_models::ParetoNbd, String>,
-    pick: impl Fn(&fidelis_models::ParetoNbd, &fidelis_models::Customer) -> fidelis_models::Result<f64>,
+    pick: impl Fn(&fidelis_models::ParetoNbd, &fidelis_models::Customer) -> fidelis_models::Result<f64>
+    + Sync,
 ) -> fidelis_models::Result<Vec<f64>> {
     let model = model
         .as_ref()
@@ -208,17 +209,26 @@ pub(super) fn pareto_of(
             field: "pareto_nbd".into(),
             rule: e.clone(),
         })?;
+    use rayon::prelude::*;
+    let customers =
+        f.w.features
+            .customers()
+            .map_err(|e| fidelis_models::ModelError::InvalidInput {
+                field: "pareto_nbd".into(),
+                rule: e.to_string(),
+            })?;
     f.pop
         .rows
-        .iter()
+        .par_iter()
         .map(|&i| {
-            let c = f.w.features.customer(i).ok().flatten().ok_or_else(|| {
-                fidelis_models::ModelError::InvalidInput {
-                    field: "pareto_nbd".into(),
-                    rule: format!("buyer {} has no BTYD summary", f.w.features.ids[i]),
-                }
-            })?;
-            pick(model, &c)
+            let c =
+                customers[i]
+                    .as_ref()
+                    .ok_or_else(|| fidelis_models::ModelError::InvalidInput {
+                        field: "pareto_nbd".into(),
+                        rule: format!("buyer {} has no BTYD summary", f.w.features.ids[i]),
+                    })?;
+            pick(model, c)
         })
         .collect()
 }
