@@ -93,7 +93,7 @@ impl Platt {
         .ok_or_else(|| {
             ModelError::fit(
                 PLATT,
-                "the probabilities to calibrate are all equal (no slope to fit)",
+                "Newton's method met a Hessian that is not positive definite (predictions that separate the outcomes perfectly?)",
             )
         })?;
         let fitted = Platt {

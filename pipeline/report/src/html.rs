@@ -230,12 +230,21 @@ fn target_notes<M>(s: &mut String, t: &TargetReport<M>) {
         t.refit_as_of.join(", ")
     };
     let valid = t.validation_as_of.as_deref().unwrap_or("–");
-    if t.validation_scheme == ValidationScheme::CustomerSplit {
+    if t.validation_scheme == ValidationScheme::BtydOnly {
         let _ = write!(
             s,
-            "<p>Too short a history for a training window before the validation window: the customers of the window at {} were split by a fixed hash of their id, trained on one half and validated on the other; champion refitted on the whole window ({}).</p>",
+            "<p>Not validated: the probabilistic models, fitted at the run date (the reason below).</p>"
+        );
+    } else if t.validation_scheme == ValidationScheme::CustomerSplit {
+        let _ = write!(
+            s,
+            "<p>Too short a history for a training window before the validation window: the customers of the window at {} were split by a fixed hash of their id, trained on one half and validated on the other; champion {}.</p>",
             esc(valid),
-            esc(&refit)
+            esc(&if t.refit_as_of.is_empty() {
+                "fitted at the run date (probabilistic model)".to_string()
+            } else {
+                format!("refitted on the whole window ({refit})")
+            })
         );
     } else {
         let _ = write!(
@@ -401,7 +410,11 @@ fn churn_section(d: &ReportData) -> String {
             s.push_str(&figure(
                 "calibration",
                 &svg,
-                "Calibration of the champion by decile of its prediction: points on the diagonal are well calibrated.",
+                if t.calibration.as_ref().is_some_and(|c| c.applied) {
+                    "Calibration of the champion's raw probability by decile of its prediction (churn_probability is it after the Platt map noted above): points on the diagonal are well calibrated."
+                } else {
+                    "Calibration of the champion by decile of its prediction: points on the diagonal are well calibrated."
+                },
             ));
         }
         if !m.gains.is_empty() {

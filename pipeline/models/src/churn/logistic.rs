@@ -193,8 +193,15 @@ pub fn choose_l2(
                 l2_per_row: None,
                 ..params.clone()
             };
-            let (coefficients, intercept) =
-                fit_logit_newton_from(zt.view(), &yt, &fit, start.take())?;
+            // A penalty whose fit fails (a Hessian that is not positive
+            // definite: nearly separable rows and almost no penalty) scores
+            // +inf and the search goes on; the next one starts afresh.
+            let Ok((coefficients, intercept)) =
+                fit_logit_newton_from(zt.view(), &yt, &fit, start.take())
+            else {
+                loss[g] = f64::INFINITY;
+                continue;
+            };
             let eta = linear_predictor(zh.view(), &coefficients, intercept);
             loss[g] += held
                 .iter()
@@ -222,10 +229,16 @@ pub fn choose_l2(
         })
         .map(|s| s.l2_per_row)
         .ok_or_else(|| ModelError::invalid("l2 grid", "is empty"))?;
-    if !best.is_finite() || grid.iter().any(|s| s.log_loss.is_nan()) {
+    if grid.iter().any(|s| s.log_loss.is_nan()) {
         return Err(ModelError::fit(
             LOGIT,
             "the penalty search gave a NaN log loss",
+        ));
+    }
+    if grid.iter().all(|s| s.log_loss == f64::INFINITY) {
+        return Err(ModelError::fit(
+            LOGIT,
+            "no penalty of the search could be fitted (perfectly separable rows?)",
         ));
     }
     Ok(L2Choice {

@@ -48,8 +48,9 @@ pub(super) type FitPredict<'p> = dyn Fn(&FeatureMatrix, &[bool], &FeatureMatrix)
 pub(super) enum Scorer<'p> {
     Bgnbd,
     /// Pareto/NBD's P(no order in the horizon of these days), fitted at the
-    /// newest training window's cutoff: out of time by construction.
-    Pareto(f64),
+    /// newest training window's cutoff (through the training's memo of
+    /// fits): out of time by construction.
+    Pareto(f64, &'p super::windows::ParetoFits),
     Model(&'p FitPredict<'p>),
     /// The mean of the model and BG/NBD.
     Blend(&'p FitPredict<'p>),
@@ -108,9 +109,9 @@ pub(super) fn calibrate(
     let bg = || btyd_of(newest, |p| p.p_no_order);
     let (p, how) = match scorer {
         Scorer::Bgnbd => (bg()?, "btyd"),
-        Scorer::Pareto(h) => {
-            let fit = crate::btyd::fit_pareto(newest.w.features, newest.w.as_of)?;
-            let p = super::windows::pareto_of(newest, &Ok(fit), |m, c| m.prob_no_purchase(c, h))
+        Scorer::Pareto(h, fits) => {
+            let fit = super::windows::pareto_fit(newest, "calibration", fits);
+            let p = super::windows::pareto_of(newest, &fit, |m, c| m.prob_no_purchase(c, h))
                 .map_err(model_err)?;
             (p, "btyd")
         }

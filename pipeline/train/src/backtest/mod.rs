@@ -135,6 +135,7 @@ fn fit_validation<'a, M>(
         }
         Ok(v) => Some((v, None)),
         Err(e) => {
+            report.validation_scheme = ValidationScheme::BtydOnly;
             report.fallback = Some(format!(
                 "validation window {}: {}",
                 valid.as_of,
@@ -342,7 +343,7 @@ pub fn churn(
     let chosen = match report.champion.as_str() {
         "bgnbd" => Some((Scorer::Bgnbd, Ok(bg.clone()))),
         "pareto_nbd" => Some((
-            Scorer::Pareto(h),
+            Scorer::Pareto(h, &params.pareto_fits),
             pareto_of(&v, &pareto, |m, c| m.prob_no_purchase(c, h)),
         )),
         "logistic" => Some((Scorer::Model(&fit_logistic), logistic_p)),

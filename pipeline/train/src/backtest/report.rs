@@ -134,8 +134,10 @@ pub struct TargetReport<M> {
     /// before it existed.
     #[serde(default)]
     pub validation_scheme: ValidationScheme,
-    /// The windows the champion was refitted on: the validation window and
-    /// all but the oldest training window (as many windows as in training).
+    /// The windows the champion was refitted on: out of time, the
+    /// validation window and all but the oldest training window (as many
+    /// windows as in training); split, the one whole window; empty for a
+    /// probabilistic champion (fitted at the run date).
     pub refit_as_of: Vec<String>,
     /// Why the feature models were not tried, when they were not.
     pub fallback: Option<String>,

@@ -32,8 +32,9 @@ pub enum ValidationScheme {
     /// a training and a validation half; the champion is refitted on the
     /// whole window.
     CustomerSplit,
-    /// Less than `h + 30` days: no window with a known outcome, the BTYD
-    /// models only (the report's `fallback` says why).
+    /// Less than `h + 30` days (no window with a known outcome), a window
+    /// too small to split or one the BTYD models cannot be fitted on: the
+    /// BTYD models only, unvalidated (the report's `fallback` says why).
     BtydOnly,
 }
 
