@@ -8,7 +8,6 @@ use fidelis_models::{
     BgNbd, Customer, FitDiagnostics, FitOptions, GammaGamma, ParetoNbd, Summary, TimeUnit,
     TransactionModel,
 };
-use sha2::{Digest, Sha256};
 
 use crate::table::FeatureTable;
 
@@ -162,16 +161,10 @@ pub const PARETO_FIT_CUSTOMERS: usize = 10_000;
 /// population-level and a sample of 10,000 estimates them well.
 pub fn fit_pareto(table: &FeatureTable, as_of: &str) -> Result<ParetoNbd> {
     let customers = table.customers()?;
-    let mut buyers: Vec<(Vec<u8>, usize, Customer)> = customers
+    let mut buyers: Vec<([u8; 32], usize, Customer)> = customers
         .into_iter()
         .enumerate()
-        .filter_map(|(i, c)| c.map(|c| (i, c)))
-        .map(|(i, c)| {
-            let mut h = Sha256::new();
-            h.update(b"fidelis-pareto:");
-            h.update(table.ids[i].as_bytes());
-            (h.finalize().to_vec(), i, c)
-        })
+        .filter_map(|(i, c)| c.map(|c| (crate::id_hash("fidelis-pareto:", &table.ids[i]), i, c)))
         .collect();
     if buyers.is_empty() {
         return Err(Error::data(

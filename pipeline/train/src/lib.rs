@@ -129,6 +129,17 @@ pub struct TrainInputs<'a> {
     pub seed: u64,
 }
 
+/// `SHA-256(salt || customer_id)`: the fixed, engine-independent draws of
+/// the backtest (the split halves, the cross-validation folds, the
+/// Pareto/NBD fit sample), each with a salt of its own so that they are
+/// independent of one another and of the backtest sample's md5 rule.
+pub(crate) fn id_hash(salt: &str, customer_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(customer_id.as_bytes());
+    h.finalize().into()
+}
+
 fn version_of<T: Serialize>(v: &T) -> Result<String> {
     let json = serde_json::to_vec(v).map_err(|e| Error::internal_with("hashing the models", e))?;
     Ok(hex::encode(Sha256::digest(&json))[..16].to_string())

@@ -3,11 +3,11 @@
 //! one window by customer (docs/models.md, "Short histories" and
 //! "Regularisation").
 
-use fidelis_train::backtest::{self, TrainParams, ValidationScheme, Window, in_training_half};
+use fidelis_train::backtest::{self, TrainParams, ValidationScheme, in_training_half};
 use fidelis_train::table::{FeatureTable, LabelTable};
 
 mod common;
-use common::{labels, table};
+use common::{labels, table, window};
 
 /// Churned when the customer has been away long, with every seventh
 /// outcome flipped: a signal the features carry, not a perfect one.
@@ -23,17 +23,9 @@ fn the_logistic_penalty_does_not_depend_on_the_validation_labels() {
     let l_valid = realistic(&f);
     // The same validation window with a third of its outcomes flipped.
     let l_other = labels(&f, |i| l_valid.churned[i] ^ (i % 3 == 0));
-    let train = [Window {
-        as_of: "2026-01-01",
-        features: &f,
-        labels: &l_train,
-    }];
+    let train = [window("2026-01-01", &f, &l_train)];
     let run = |l: &LabelTable| {
-        let valid = Window {
-            as_of: "2026-04-01",
-            features: &f,
-            labels: l,
-        };
+        let valid = window("2026-04-01", &f, l);
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1))
             .expect("backtest")
             .0
@@ -55,16 +47,8 @@ fn the_logistic_penalty_does_not_depend_on_the_validation_labels() {
     assert!((auc(&a) - auc(&b)).abs() > 0.01, "{} {}", auc(&a), auc(&b));
     // And the training labels do move it.
     let l_noise = labels(&f, |i| (i * 7919) % 5 < 2);
-    let train_noise = [Window {
-        as_of: "2026-01-01",
-        features: &f,
-        labels: &l_noise,
-    }];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l_valid,
-    };
+    let train_noise = [window("2026-01-01", &f, &l_noise)];
+    let valid = window("2026-04-01", &f, &l_valid);
     let c = backtest::churn(90, 1000.0, &train_noise, Some(valid), &TrainParams::new(1))
         .expect("backtest")
         .0;
@@ -81,11 +65,7 @@ fn the_logistic_penalty_does_not_depend_on_the_validation_labels() {
 fn a_short_history_splits_its_one_window_by_customer() {
     let f = table(1200, false);
     let l = realistic(&f);
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l,
-    };
+    let valid = window("2026-04-01", &f, &l);
     // 150 days for a 90-day horizon: between h + 30 and 2h + 30.
     let (report, champion, explainer) =
         backtest::churn(90, 150.0, &[], Some(valid), &TrainParams::new(1)).expect("backtest");
@@ -130,23 +110,8 @@ fn a_short_history_splits_its_one_window_by_customer() {
 fn the_champion_is_calibrated_on_held_out_predictions_of_the_newest_training_window() {
     let f = table(900, false);
     let (l1, l2, lv) = (realistic(&f), realistic(&f), realistic(&f));
-    let train = [
-        Window {
-            as_of: "2026-01-01",
-            features: &f,
-            labels: &l1,
-        },
-        Window {
-            as_of: "2025-10-03",
-            features: &f,
-            labels: &l2,
-        },
-    ];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &lv,
-    };
+    let train = [window("2026-01-01", &f, &l1), window("2025-10-03", &f, &l2)];
+    let valid = window("2026-04-01", &f, &lv);
     // Two training windows: the champion fitted on the older predicts the
     // newest, out of time.
     let (report, _, _) =
@@ -182,16 +147,8 @@ fn the_champion_is_calibrated_on_held_out_predictions_of_the_newest_training_win
 fn pareto_nbd_is_a_candidate_of_both_targets() {
     let f = table(900, false);
     let (lt, lv) = (realistic(&f), realistic(&f));
-    let train = [Window {
-        as_of: "2026-01-01",
-        features: &f,
-        labels: &lt,
-    }];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &lv,
-    };
+    let train = [window("2026-01-01", &f, &lt)];
+    let valid = window("2026-04-01", &f, &lv);
     let params = TrainParams::new(1);
     let (churn, _, _) = backtest::churn(90, 1000.0, &train, Some(valid), &params).expect("churn");
     let (revenue, _) =
@@ -282,16 +239,8 @@ fn a_pareto_nbd_champion_scores_with_the_run_date_fit() {
     let (lt, lv) = (realistic(&f), realistic(&f));
     let windows = |h: u32| TargetWindows {
         horizon_days: h,
-        train: vec![Window {
-            as_of: "2026-01-01",
-            features: &f,
-            labels: &lt,
-        }],
-        valid: Some(Window {
-            as_of: "2026-04-01",
-            features: &f,
-            labels: &lv,
-        }),
+        train: vec![window("2026-01-01", &f, &lt)],
+        valid: Some(window("2026-04-01", &f, &lv)),
     };
     let inputs = TrainInputs {
         run_date: "2026-07-01",
@@ -336,11 +285,7 @@ fn a_window_too_small_to_split_takes_the_btyd_models() {
     // 150 buyers: about 75 in each half, fewer than MIN_SPLIT_BUYERS.
     let f = table(150, false);
     let l = realistic(&f);
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l,
-    };
+    let valid = window("2026-04-01", &f, &l);
     let (report, champion, explainer) =
         backtest::churn(90, 150.0, &[], Some(valid), &TrainParams::new(1)).expect("backtest");
     assert_eq!(report.validation_scheme, ValidationScheme::BtydOnly);

@@ -2,26 +2,18 @@
 //! fallback (docs/models.md), never a panic or a NaN score.
 
 use fidelis_core::ErrorKind;
-use fidelis_train::backtest::{self, TrainParams, Window};
+use fidelis_train::backtest::{self, TrainParams};
 
 mod common;
-use common::{labels, table};
+use common::{labels, table, window};
 
 #[test]
 fn a_single_class_leaves_the_feature_models_out_and_keeps_bgnbd() {
     let f = table(600, false);
     let l_one_class = labels(&f, |_| true);
     let l_valid = labels(&f, |i| i % 3 == 0);
-    let train = [Window {
-        as_of: "2026-01-01",
-        features: &f,
-        labels: &l_one_class,
-    }];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l_valid,
-    };
+    let train = [window("2026-01-01", &f, &l_one_class)];
+    let valid = window("2026-04-01", &f, &l_valid);
     let (report, champion, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     let logistic = report
@@ -43,11 +35,7 @@ fn a_single_class_leaves_the_feature_models_out_and_keeps_bgnbd() {
 fn one_order_each_is_a_quality_error_or_a_named_fallback() {
     let f = table(300, true);
     let l = labels(&f, |i| i % 2 == 0);
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l,
-    };
+    let valid = window("2026-04-01", &f, &l);
     // The BTYD fit itself: a quality error naming the cutoff (exit 5 when
     // it is the fit of the run date, which scores need).
     let err = fidelis_train::btyd::BtydFit::fit(&f, "2026-04-01")
@@ -89,16 +77,8 @@ fn no_spend_falls_back_to_the_mean_value_and_nan_features_are_imputed() {
         assert!(p.expected_revenue().is_finite() && p.p_no_order.is_finite());
     }
     let l = labels(&f, |i| i % 3 == 0);
-    let train = [Window {
-        as_of: "2026-01-01",
-        features: &f,
-        labels: &l,
-    }];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &f,
-        labels: &l,
-    };
+    let train = [window("2026-01-01", &f, &l)];
+    let valid = window("2026-04-01", &f, &l);
     let (report, _, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     for c in &report.candidates {
@@ -121,22 +101,10 @@ fn a_training_window_that_cannot_be_fitted_is_left_out_and_named() {
     let l_good = labels(&good, |i| i % 3 == 0);
     let l_bad = labels(&bad, |i| i % 2 == 0);
     let train = [
-        Window {
-            as_of: "2026-01-01",
-            features: &good,
-            labels: &l_good,
-        },
-        Window {
-            as_of: "2025-10-01",
-            features: &bad,
-            labels: &l_bad,
-        },
+        window("2026-01-01", &good, &l_good),
+        window("2025-10-01", &bad, &l_bad),
     ];
-    let valid = Window {
-        as_of: "2026-04-01",
-        features: &good,
-        labels: &l_good,
-    };
+    let valid = window("2026-04-01", &good, &l_good);
     let (report, _, _) =
         backtest::churn(90, 1000.0, &train, Some(valid), &TrainParams::new(1)).expect("backtest");
     assert_eq!(report.train_as_of, vec!["2026-01-01".to_string()]);

@@ -47,7 +47,7 @@ pub use report::{
 pub use windows::{MIN_HISTORY_DAYS, ValidationScheme, Window, in_training_half};
 
 use calibrate::{Scorer, calibrate};
-use report::{candidate, churn_metrics, new_report, pick, pick_churn, revenue_metrics};
+use report::{candidate, churn_metrics, new_report, pick_churn, pick_revenue, revenue_metrics};
 use windows::{
     Fitted, btyd_of, fit_all, fitted, fold_keys, latest_windows, pareto_fit, pareto_of, pooled,
     split_halves,
@@ -235,13 +235,16 @@ pub fn churn(
         true,
         churn_metrics(y, &bg, true),
     ));
-    let pareto = pareto_fit(&v, &report.target, &params.pareto_fits);
+    let pareto_p = pareto_of(
+        &v,
+        &pareto_fit(&v, &report.target, &params.pareto_fits),
+        |m, c| m.prob_no_purchase(c, h),
+    );
     report.candidates.push(candidate(
         "pareto_nbd",
         "btyd",
         true,
-        pareto_of(&v, &pareto, |m, c| m.prob_no_purchase(c, h))
-            .and_then(|p| churn_metrics(y, &p, true)),
+        pareto_p.clone().and_then(|p| churn_metrics(y, &p, true)),
     ));
     let recency_col = v.w.features.require("recency_days")?;
     let recency: Vec<f64> = v.pop.rows.iter().map(|&i| recency_col[i]).collect();
@@ -342,10 +345,7 @@ pub fn churn(
     };
     let chosen = match report.champion.as_str() {
         "bgnbd" => Some((Scorer::Bgnbd, Ok(bg.clone()))),
-        "pareto_nbd" => Some((
-            Scorer::Pareto(h, &params.pareto_fits),
-            pareto_of(&v, &pareto, |m, c| m.prob_no_purchase(c, h)),
-        )),
+        "pareto_nbd" => Some((Scorer::Pareto(h, &params.pareto_fits), pareto_p)),
         "logistic" => Some((Scorer::Model(&fit_logistic), logistic_p)),
         "forest" => Some((Scorer::Model(&fit_forest), forest_p)),
         "blend" => Some((Scorer::Blend(&fit_logistic), blend_p)),
@@ -491,8 +491,7 @@ pub fn revenue(
         }),
     ));
     let Some((t, names)) = fit_training(&mut report, train, half, h) else {
-        report.champion = pick(&report.candidates, |a, b| a.decile_wape < b.decile_wape)
-            .unwrap_or_else(|| "btyd".into());
+        report.champion = pick_revenue(&report.candidates).unwrap_or_else(|| "btyd".into());
         let champion = if report.champion == "pareto_nbd" {
             RevenueChampion::ParetoNbd
         } else {
@@ -532,8 +531,7 @@ pub fn revenue(
             revenue_metrics(y, &b)
         }),
     ));
-    report.champion = pick(&report.candidates, |a, b| a.decile_wape < b.decile_wape)
-        .unwrap_or_else(|| "btyd".into());
+    report.champion = pick_revenue(&report.candidates).unwrap_or_else(|| "btyd".into());
     let latest = latest_windows(v, t, report.validation_scheme);
     // The refit's matrix only when a feature model is champion.
     let refit = || -> Result<RevenueModel> {

@@ -251,6 +251,12 @@ pub(super) fn pick_churn(cands: &[Candidate<ChurnMetrics>]) -> Option<String> {
     })
 }
 
+/// The revenue champion: the eligible candidate with the lowest decile
+/// WAPE on validation (earlier candidates win ties).
+pub(super) fn pick_revenue(cands: &[Candidate<RevenueMetrics>]) -> Option<String> {
+    pick(cands, |a, b| a.decile_wape < b.decile_wape)
+}
+
 pub(super) fn candidate<M>(
     name: &str,
     role: &str,

@@ -3,7 +3,6 @@
 //! fitted with its BTYD models, and training windows pooled.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use fidelis_core::{Error, Result};
 use fidelis_models::FeatureMatrix;
@@ -59,10 +58,7 @@ impl ValidationScheme {
 /// so reruns and every horizon split the same customers, and independent of
 /// the backtest sample's md5 rule.
 pub fn in_training_half(customer_id: &str) -> bool {
-    let mut h = Sha256::new();
-    h.update(b"fidelis-split:");
-    h.update(customer_id.as_bytes());
-    h.finalize()[0] < 0x80
+    crate::id_hash("fidelis-split:", customer_id)[0] < 0x80
 }
 
 /// One window: the features at a cutoff and the labels of the horizon after it.
@@ -74,6 +70,7 @@ pub struct Window<'a> {
 }
 
 /// The buyers of a window matched to their labels.
+#[derive(Default)]
 pub(super) struct Population {
     pub(super) rows: Vec<usize>,
     pub(super) churned: Vec<bool>,
@@ -151,10 +148,7 @@ pub(super) fn fold_keys(windows: &[Fitted<'_>]) -> Vec<u64> {
         .iter()
         .flat_map(|f| {
             f.pop.rows.iter().map(|&i| {
-                let mut h = Sha256::new();
-                h.update(b"fidelis-fold:");
-                h.update(f.w.features.ids[i].as_bytes());
-                let d = h.finalize();
+                let d = crate::id_hash("fidelis-fold:", &f.w.features.ids[i]);
                 u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
             })
         })
@@ -292,16 +286,7 @@ pub(super) fn fallback_reason(history_days: f64, horizon: u32) -> Option<String>
 /// One fitted window split into its training and validation halves by
 /// [`in_training_half`] (same features and BTYD fit, the buyers divided).
 pub(super) fn split_halves(f: Fitted<'_>) -> (Fitted<'_>, Fitted<'_>) {
-    let mut train = Population {
-        rows: Vec::new(),
-        churned: Vec::new(),
-        revenue: Vec::new(),
-    };
-    let mut valid = Population {
-        rows: Vec::new(),
-        churned: Vec::new(),
-        revenue: Vec::new(),
-    };
+    let (mut train, mut valid) = (Population::default(), Population::default());
     for (k, &i) in f.pop.rows.iter().enumerate() {
         let half = if in_training_half(&f.w.features.ids[i]) {
             &mut train

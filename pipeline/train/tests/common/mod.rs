@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use fidelis_train::backtest::Window;
 use fidelis_train::table::{FeatureTable, LabelTable};
 
 /// A simulated BG/NBD population (CDNOW-like parameters, days), observed
@@ -69,5 +70,18 @@ pub fn labels(t: &FeatureTable, churned: impl Fn(usize) -> bool) -> LabelTable {
         revenue: (0..t.len())
             .map(|i| if churned(i) { 0.0 } else { 30.0 })
             .collect(),
+    }
+}
+
+/// A backtest window: the features at `as_of` and the labels after it.
+pub fn window<'a>(
+    as_of: &'a str,
+    features: &'a FeatureTable,
+    labels: &'a LabelTable,
+) -> Window<'a> {
+    Window {
+        as_of,
+        features,
+        labels,
     }
 }
